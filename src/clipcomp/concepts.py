@@ -1,0 +1,364 @@
+"""Concept extraction: captions → per-caption *sets* of concept ids, vectorized over Arrow batches.
+
+Pipeline per batch: Unicode lower-casing and a split on runs of non letters/digits (Arrow kernels), then
+`dictionary_encode` so each distinct token type is filtered and lemmatized once (and cached across batches),
+then NumPy for everything per token. Two modes:
+
+* discovery (no vocabulary): stopwords, pure numbers and 1-character tokens are dropped, the rest
+  lemmatized; ids index a growing lemma table (`extractor.lemmas`). Used to pick a vocabulary globally.
+* vocabulary: the concepts are given (single words or multi-word phrases such as ``hot dog``). Phrases
+  match as contiguous token sequences; the longest match starting leftmost wins and consumes its tokens,
+  so "a hot dog" yields ``hot dog`` and not ``dog``. The vocabulary is authoritative: stopword and
+  length filters do not apply to its entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clipcomp.errors import ClipcompError
+
+SPLIT_PATTERN = r"[^\p{L}\p{N}]+"  # tokens are maximal runs of Unicode letters and digits
+LEMMATIZERS = ("simplemma", "spacy", "none")
+_CACHE_LIMIT = 2_000_000  # token types whose lemma a process remembers
+
+
+# ------------------------------------------------------------------------------------------ lemmatizers
+
+
+def make_lemmatizer(name: str) -> Callable[[str], str]:
+    """Return a word → lemma function; every backend works offline."""
+    if name == "none":
+        return lambda w: w
+    if name == "simplemma":
+        import simplemma
+
+        def lemma(word: str) -> str:
+            return simplemma.lemmatize(word, lang="en").lower()
+
+        return lemma
+    if name == "spacy":
+        try:
+            from spacy.lookups import load_lookups
+
+            table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+        except (ImportError, ValueError, KeyError) as exc:
+            raise ClipcompError(
+                "--lemmatizer spacy needs spaCy and spacy-lookups-data "
+                f"(pip install 'clipcomp[spacy]'): {exc}"
+            ) from None
+        return lambda w: str(table.get(w, w)).lower()
+    raise ClipcompError(f"unknown lemmatizer {name!r} (expected one of {', '.join(LEMMATIZERS)})")
+
+
+# ------------------------------------------------------------------------------------------- stopwords
+
+
+def load_stopwords(spec: str) -> frozenset[str]:
+    """`default` (the bundled English list), `none`, or a file with one word per line (# comments)."""
+    if spec == "none":
+        return frozenset()
+    if spec == "default":
+        text = resources.files("clipcomp").joinpath("data/stopwords_en.txt").read_text(encoding="utf-8")
+        origin = "default list"
+    else:
+        try:
+            with open(spec, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise ClipcompError(f"{spec}: stopwords file not found (or use --stopwords default|none)") from None
+        except UnicodeDecodeError as exc:
+            raise ClipcompError(f"{spec}: stopwords file is not UTF-8 ({exc.reason})") from None
+        origin = spec
+    words = set()
+    for line in text.splitlines():
+        w = line.strip().lower()
+        if w and not w.startswith("#"):
+            words.add(w)
+    if not words and spec != "none":
+        raise ClipcompError(f"{origin}: stopwords file holds no words")
+    return frozenset(words)
+
+
+# ------------------------------------------------------------------------------------------ tokenizing
+
+
+def tokenize(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Lower-case and split a string array.
+
+    Returns (tokens per row, token-type index per token, token types). Null rows have no tokens.
+    """
+    lists = pc.split_pattern_regex(pc.utf8_lower(texts), pattern=SPLIT_PATTERN)
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = lists.flatten()
+    enc = flat.dictionary_encode()
+    indices = enc.indices.to_numpy(zero_copy_only=False)
+    return lengths, indices, enc.dictionary.to_pylist()
+
+
+def tokenize_one(text: str) -> list[str]:
+    """The same tokenizer for a single string (used for vocabulary entries and queries)."""
+    lengths, indices, types = tokenize(pa.array([text], type=pa.string()))
+    return [types[i] for i in indices if types[i]]
+
+
+def row_sets(rows: np.ndarray, ids: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row sorted unique ids as CSR (indptr, ids); rows must be non-decreasing, ids in [0, 2**32)."""
+    if ids.size == 0:
+        return np.zeros(n_rows + 1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    codes = (rows.astype(np.int64) << 32) | ids.astype(np.int64)
+    codes.sort()
+    keep = np.empty(codes.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+    codes = codes[keep]
+    out_rows = codes >> 32
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(out_rows, minlength=n_rows), out=indptr[1:])
+    return indptr, (codes & 0xFFFFFFFF).astype(np.int32)
+
+
+# ------------------------------------------------------------------------------------------ vocabulary
+
+
+@dataclass(frozen=True)
+class VocabEntry:
+    concept: str  # as the user wrote it, lower-cased, single-spaced
+    key: tuple[str, ...]  # lemmatized tokens that must match contiguously
+    line: int = 0
+
+
+def read_vocab_file(path: str, lemmatize: Callable[[str], str]) -> list[VocabEntry]:
+    """One concept per line (# comments, blank lines skipped); duplicates are errors naming both lines."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise ClipcompError(f"{path}: vocabulary file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ClipcompError(f"{path}: vocabulary file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    entries: list[VocabEntry] = []
+    by_concept: dict[str, int] = {}
+    by_key: dict[tuple[str, ...], VocabEntry] = {}
+    for n, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        tokens = tokenize_one(text)
+        if not tokens:
+            raise ClipcompError(f"{path}: line {n}: {text!r} has no letters or digits")
+        concept = " ".join(tokens)
+        if concept in by_concept:
+            first_line = by_concept[concept]
+            raise ClipcompError(f"{path}: line {n}: duplicate concept {concept!r} (first on line {first_line})")
+        key = tuple(lemmatize(t) for t in tokens)
+        if key in by_key:
+            first = by_key[key]
+            raise ClipcompError(
+                f"{path}: line {n}: {concept!r} is the same concept as {first.concept!r} (line {first.line}) "
+                f"after lemmatization ({' '.join(key)!r})"
+            )
+        by_concept[concept] = n
+        entry = VocabEntry(concept, key, n)
+        by_key[key] = entry
+        entries.append(entry)
+    if not entries:
+        raise ClipcompError(f"{path}: vocabulary file holds no concepts")
+    return entries
+
+
+class PhraseMatcher:
+    """Vectorized longest-leftmost matching of token sequences (a trie walked over all positions at once)."""
+
+    def __init__(self, keys: list[tuple[str, ...]]) -> None:
+        self.words: dict[str, int] = {}
+        for key in keys:
+            for w in key:
+                self.words.setdefault(w, len(self.words))
+        n_words = max(1, len(self.words))
+        self.n_words = n_words
+        trans: dict[int, int] = {}
+        accept = [-1]
+        for cid, key in enumerate(keys):
+            state = 0
+            for w in key:
+                code = state * n_words + self.words[w]
+                if code not in trans:
+                    trans[code] = len(accept)
+                    accept.append(-1)
+                state = trans[code]
+            accept[state] = cid
+        order = sorted(trans)
+        self.trans_keys = np.array(order, dtype=np.int64)
+        self.trans_next = np.array([trans[k] for k in order], dtype=np.int64)
+        self.accept = np.array(accept, dtype=np.int64)
+        self.max_len = max(len(k) for k in keys) if keys else 0
+
+    def _step(self, state: np.ndarray, wid: np.ndarray) -> np.ndarray:
+        code = state * self.n_words + wid
+        pos = np.searchsorted(self.trans_keys, code)
+        pos = np.minimum(pos, self.trans_keys.size - 1)
+        found = (self.trans_keys[pos] == code) & (wid >= 0)
+        return np.where(found, self.trans_next[pos], -1)
+
+    def match(self, wid: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Given per-token word ids (-1 = not a vocabulary word) and row ids, return (positions, concept ids)."""
+        if self.trans_keys.size == 0 or wid.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        starts = np.flatnonzero(wid >= 0)
+        state = self._step(np.zeros(starts.size, np.int64), wid[starts])
+        alive = state >= 0
+        starts, state = starts[alive], state[alive]
+        best_cid = np.full(starts.size, -1, np.int64)
+        best_len = np.zeros(starts.size, np.int64)
+        idx = np.arange(starts.size)
+        k = 1
+        n_tok = wid.size
+        while idx.size:
+            acc = self.accept[state]
+            hit = acc >= 0
+            best_cid[idx[hit]] = acc[hit]
+            best_len[idx[hit]] = k
+            if k >= self.max_len:
+                break
+            nxt = starts[idx] + k
+            ok = nxt < n_tok
+            nxt_c = np.minimum(nxt, n_tok - 1)
+            ok &= row[nxt_c] == row[starts[idx]]
+            new_state = np.where(ok, self._step(state, np.where(ok, wid[nxt_c], -1)), -1)
+            keep = new_state >= 0
+            idx, state = idx[keep], new_state[keep]
+            k += 1
+        m = best_cid >= 0
+        starts, cids, lens = starts[m], best_cid[m], best_len[m]
+        if self.max_len > 1 and starts.size:
+            starts, cids = _resolve_overlaps(starts, lens, cids)
+        return starts, cids
+
+
+def _resolve_overlaps(starts: np.ndarray, lens: np.ndarray, cids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy left-to-right selection of non-overlapping matches; Python only touches overlap clusters."""
+    ends = starts + lens
+    prev_end = np.empty_like(ends)
+    prev_end[0] = -1
+    np.maximum.accumulate(ends[:-1], out=prev_end[1:])
+    conflict = starts < prev_end
+    if not conflict.any():
+        return starts, cids
+    cluster = np.cumsum(~conflict) - 1
+    bad_clusters = np.unique(cluster[conflict])
+    keep = np.ones(starts.size, dtype=bool)
+    members = np.flatnonzero(np.isin(cluster, bad_clusters))
+    last_cluster, last_end = -1, -1
+    for i in members.tolist():
+        c = cluster[i]
+        if c != last_cluster:
+            last_cluster, last_end = c, -1
+        if starts[i] < last_end:
+            keep[i] = False
+        else:
+            last_end = ends[i]
+    return starts[keep], cids[keep]
+
+
+# ------------------------------------------------------------------------------------------- extractor
+
+
+class ConceptExtractor:
+    """Caption batches → CSR of concept-id sets. Picklable settings; caches are rebuilt per process."""
+
+    def __init__(
+        self,
+        lemmatizer: str = "simplemma",
+        stopwords: str | Iterable[str] = "default",
+        vocab: list[VocabEntry] | None = None,
+    ) -> None:
+        self.lemmatizer_name = lemmatizer
+        self._lemmatize = make_lemmatizer(lemmatizer)
+        self.stopwords = load_stopwords(stopwords) if isinstance(stopwords, str) else frozenset(stopwords)
+        self.vocab = vocab
+        self._type_cache: dict[str, str] = {}  # token type → lemma ('' = dropped)
+        self.lemmas: list[str] = []  # discovery mode: id → lemma
+        self._lemma_ids: dict[str, int] = {}
+        if vocab is not None:
+            self.matcher = PhraseMatcher([e.key for e in vocab])
+            self._single = np.full(self.matcher.n_words, -1, np.int64)
+            if self.matcher.max_len == 1:
+                for cid, e in enumerate(vocab):
+                    self._single[self.matcher.words[e.key[0]]] = cid
+
+    @property
+    def concepts(self) -> list[str]:
+        return [e.concept for e in self.vocab] if self.vocab is not None else self.lemmas
+
+    def lemmatize(self, word: str) -> str:
+        return self._lemmatize(word)
+
+    def reset_table(self) -> None:
+        """Start a fresh discovery lemma table (one per task); the token → lemma cache is kept."""
+        self.lemmas = []
+        self._lemma_ids = {}
+
+    def _lemma_or_empty(self, tok: str) -> str:
+        if len(tok) < 2 or tok.isnumeric() or tok in self.stopwords:
+            return ""
+        lemma = self._lemmatize(tok)
+        if len(lemma) < 2 or lemma.isnumeric() or lemma in self.stopwords:
+            return ""
+        return lemma
+
+    def _map_types(self, types: list[str]) -> np.ndarray:
+        cache = self._type_cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        out = np.full(len(types), -1, dtype=np.int64)
+        if self.vocab is not None:
+            words = self.matcher.words
+            for i, t in enumerate(types):
+                lem = cache.get(t)
+                if lem is None:
+                    lem = cache[t] = self._lemmatize(t) if t else ""
+                out[i] = words.get(lem, -1)
+            return out
+        ids, lemmas = self._lemma_ids, self.lemmas
+        for i, t in enumerate(types):
+            lem = cache.get(t)
+            if lem is None:
+                lem = cache[t] = self._lemma_or_empty(t)
+            if lem:
+                lid = ids.get(lem)
+                if lid is None:
+                    lid = ids[lem] = len(lemmas)
+                    lemmas.append(lem)
+                out[i] = lid
+        return out
+
+    def encode(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (indptr of len(texts)+1, int32 ids): each caption's sorted set of concept (or lemma) ids."""
+        n = len(texts)
+        lengths, indices, types = tokenize(texts)
+        tok = self._map_types(types)[indices] if indices.size else np.zeros(0, np.int64)
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        if self.vocab is None:
+            valid = tok >= 0
+            return row_sets(rows[valid], tok[valid], n)
+        if self.matcher.max_len == 1:
+            valid = tok >= 0
+            cid = self._single[tok[valid]]
+            rv = rows[valid]
+            ok = cid >= 0
+            return row_sets(rv[ok], cid[ok], n)
+        pos, cid = self.matcher.match(tok, rows)
+        return row_sets(rows[pos], cid, n)
+
+    def concepts_of(self, text: str) -> list[str]:
+        """The concepts of one caption, sorted (discovery mode returns lemmas)."""
+        indptr, ids = self.encode(pa.array([text], type=pa.string()))
+        names = self.concepts
+        return sorted(names[i] for i in ids.tolist())

@@ -1,0 +1,295 @@
+"""`stats build`: plan tasks → (discover vocabulary) → count → merge → ConceptStats directory.
+
+Resumable: partials live in ``OUT/_work`` keyed by a fingerprint of inputs and settings; a rerun of the
+same build skips finished tasks, a different build into the same directory is refused (or --force).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clipcomp.concepts import LEMMATIZERS, load_stopwords, make_lemmatizer, read_vocab_file
+from clipcomp.cooccur.engine import Runner
+from clipcomp.cooccur.merge import merge_lemma_counts, merge_pair_partials, select_vocabulary, sum_arrays
+from clipcomp.cooccur.work import WorkContext, part
+from clipcomp.corpus import ReadTally, Task, plan_tasks
+from clipcomp.errors import ClipcompError
+from clipcomp.stats import CONCEPTS_FILE, META_FILE, PAIRS_FILE, VOCAB_FILE, write_concepts, write_pairs
+
+WORK_DIR = "_work"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class BuildOptions:
+    text_column: str | None = None
+    input_format: str = "auto"
+    header: bool | None = None
+    vocab: str | None = None
+    min_count: int = 5
+    max_concepts: int | None = None
+    lemmatizer: str = "simplemma"
+    stopwords: str = "default"
+    smoothing: float = 0.0
+    workers: int = 1
+    engine: str = "local"
+    scheduler: str | None = None
+    skip_bad: bool = False
+    force: bool = False
+    keep_work: bool = False
+    task_bytes: int | None = None  # None: chosen from the corpus size
+
+
+@dataclass
+class BuildResult:
+    out: str
+    n_captions: int
+    n_concepts: int
+    n_pairs: int
+    seconds: float
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    tally: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+    up_to_date: bool = False
+
+    @property
+    def captions_per_second(self) -> float:
+        return self.n_captions / self.seconds if self.seconds > 0 else float("nan")
+
+
+class Reporter:
+    """Progress hooks; the CLI supplies a Rich implementation, the API a silent one."""
+
+    def phase(self, name: str, total_tasks: int) -> None: ...
+
+    def task_done(self, result: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("clipcomp", "numpy", "pyarrow", "simplemma", "spacy", "spacy-lookups-data"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _task_bytes(plan_probe: list[dict]) -> int:
+    """Task size from the corpus size alone (not the worker count), so a resumed run plans the same tasks."""
+    total = sum(f["bytes"] for f in plan_probe)
+    return int(min(64 << 20, max(4 << 20, total // 16)))
+
+
+def _validate(opts: BuildOptions) -> None:
+    if opts.lemmatizer not in LEMMATIZERS:
+        raise ClipcompError(f"unknown --lemmatizer {opts.lemmatizer!r} (expected {', '.join(LEMMATIZERS)})")
+    if opts.min_count < 1:
+        raise ClipcompError(f"--min-count must be ≥ 1 (got {opts.min_count})")
+    if opts.max_concepts is not None and opts.max_concepts < 1:
+        raise ClipcompError(f"--max-concepts must be ≥ 1 (got {opts.max_concepts})")
+    if opts.smoothing < 0:
+        raise ClipcompError(f"--smoothing must be ≥ 0 (got {opts.smoothing})")
+
+
+def _prepare_out(out: str, fingerprint: str, force: bool) -> str | None:
+    """Returns 'done' when OUT already holds this very build, else sets up OUT/_work for (re)use."""
+    work = os.path.join(out, WORK_DIR)
+    meta_path = os.path.join(out, META_FILE)
+    if os.path.exists(meta_path):
+        try:
+            with open(meta_path, encoding="utf-8") as f:
+                old = json.load(f).get("fingerprint")
+        except ValueError:
+            old = None
+        if old == fingerprint and not force:
+            return "done"
+        if old != fingerprint and not force:
+            raise ClipcompError(f"{out}: holds a different build (other inputs or settings); "
+                                "choose another -o directory or pass --force to overwrite it")
+    work_fp = os.path.join(work, "fingerprint")
+    if os.path.exists(work_fp):
+        with open(work_fp, encoding="utf-8") as f:
+            old = f.read().strip()
+        if old != fingerprint:
+            if not force:
+                raise ClipcompError(f"{out}: holds an unfinished different build ({work}); "
+                                    "choose another -o directory or pass --force")
+            shutil.rmtree(work)
+        elif force:
+            shutil.rmtree(work)
+    elif os.path.isdir(out) and os.listdir(out) and not os.path.exists(meta_path) and not force:
+        raise ClipcompError(f"{out}: directory is not empty and holds no clipcomp build; "
+                            "choose another -o directory or pass --force")
+    os.makedirs(work, exist_ok=True)
+    with open(work_fp, "w", encoding="utf-8") as f:
+        f.write(fingerprint)
+    return None
+
+
+def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
+                reporter: Reporter | None = None) -> BuildResult:
+    """Count concepts and concept pairs over a caption corpus and write a ConceptStats directory."""
+    opts = opts or BuildOptions()
+    reporter = reporter or Reporter()
+    _validate(opts)
+    t_start = time.perf_counter()
+    lemmatize = make_lemmatizer(opts.lemmatizer)
+    stop = load_stopwords(opts.stopwords)
+    entries = read_vocab_file(opts.vocab, lemmatize) if opts.vocab else None
+
+    probe = plan_tasks(inputs, opts.text_column, opts.input_format, opts.header, skip_bad=opts.skip_bad,
+                       target_bytes=1 << 62)
+    task_bytes = opts.task_bytes or _task_bytes(probe.files)
+    plan = plan_tasks(inputs, opts.text_column, opts.input_format, opts.header, target_bytes=task_bytes,
+                      skip_bad=opts.skip_bad)
+    if not plan.tasks:
+        raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
+
+    settings = {
+        "text_column": opts.text_column, "input_format": opts.input_format, "header": opts.header,
+        "vocab": os.path.abspath(opts.vocab) if opts.vocab else None,
+        "vocab_sha256": _sha256(opts.vocab) if opts.vocab else None,
+        "min_count": None if opts.vocab else opts.min_count,
+        "max_concepts": None if opts.vocab else opts.max_concepts,
+        "lemmatizer": opts.lemmatizer, "stopwords": opts.stopwords, "smoothing": opts.smoothing,
+        "counts": "document", "log": "natural", "task_bytes": task_bytes, "skip_bad": opts.skip_bad,
+        "format_version": FORMAT_VERSION,
+    }
+    fingerprint = hashlib.sha256(json.dumps(
+        {"settings": settings, "stopwords": sorted(stop), "files": plan.files}, sort_keys=True).encode()
+    ).hexdigest()[:20]
+    os.makedirs(out, exist_ok=True)
+    if _prepare_out(out, fingerprint, opts.force) == "done":
+        with open(os.path.join(out, META_FILE), encoding="utf-8") as f:
+            meta = json.load(f)
+        return BuildResult(out, meta["n_captions"], meta["n_concepts"], meta["n_pairs"],
+                           time.perf_counter() - t_start, tally=meta.get("tally", {}),
+                           skipped=meta.get("skipped", []), up_to_date=True)
+    work = os.path.join(out, WORK_DIR)
+    ctx = WorkContext(work, opts.lemmatizer, tuple(sorted(stop)))
+    skipped = list(plan.skipped)
+    phase_seconds: dict[str, float] = {}
+
+    def run_phase(runner: Runner, phase: str, tasks: list[Task], c: WorkContext) -> list[tuple[Task, dict]]:
+        t0 = time.perf_counter()
+        reporter.phase(phase, len(tasks))
+        ok: list[tuple[Task, dict]] = []
+        for task, res in runner.map(phase, tasks, c):
+            if isinstance(res, ClipcompError):
+                if not opts.skip_bad:
+                    raise ClipcompError(f"{res} (finished tasks are kept in {work}; rerun to resume, "
+                                        "or pass --skip-bad)")
+                skipped.append({"file": task.label, "reason": str(res)})
+                continue
+            ok.append((task, res))
+            reporter.task_done(res)
+        phase_seconds[phase] = time.perf_counter() - t0
+        return sorted(ok, key=lambda tr: tr[0].tid)
+
+    try:
+        with Runner(opts.engine, opts.workers, opts.scheduler) as runner:
+            if entries is not None:
+                entries = sorted(entries, key=lambda e: e.concept)
+                vocab_path = os.path.join(work, VOCAB_FILE)
+                _write_vocab(vocab_path, entries)
+                vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
+                done = run_phase(runner, "vocab", plan.tasks, vctx)
+                concepts = pa.array([e.concept for e in entries], pa.string())
+                t0 = time.perf_counter()
+                counts = sum_arrays([part(work, "vocab", t.tid, "unigram.npy") for t, _ in done], len(entries))
+                pair_parts = [(part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))
+                              for t, _ in done]
+            else:
+                done1 = run_phase(runner, "discover", plan.tasks, ctx)
+                t0 = time.perf_counter()
+                lemma_counts = merge_lemma_counts([part(work, "discover", t.tid, "lemmas.arrow") for t, _ in done1])
+                vocab_table = select_vocabulary(lemma_counts, opts.min_count, opts.max_concepts)
+                vocab_path = os.path.join(work, "vocabulary.parquet")
+                pq.write_table(vocab_table, vocab_path)
+                phase_seconds["select"] = time.perf_counter() - t0
+                vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
+                done = run_phase(runner, "pairs", [t for t, _ in done1], vctx)
+                concepts = vocab_table.column("concept").combine_chunks()
+                counts = vocab_table.column("count").to_numpy()
+                t0 = time.perf_counter()
+                pair_parts = [(part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))
+                              for t, _ in done]
+    finally:
+        reporter.close()
+
+    tally = ReadTally()
+    for _, res in done:
+        tally.add(ReadTally(**{k: res[k] for k in ("n_rows", "n_null", "n_empty", "n_invalid_utf8")}))
+    n_captions = tally.n_rows
+    if n_captions == 0:
+        raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
+
+    write_concepts(os.path.join(out, CONCEPTS_FILE), concepts, counts)
+    n_pairs = write_pairs(os.path.join(out, PAIRS_FILE), merge_pair_partials(pair_parts, len(concepts)),
+                          concepts, counts, n_captions, opts.smoothing)
+    if entries is not None:
+        _write_vocab(os.path.join(out, VOCAB_FILE), entries)
+    phase_seconds["merge"] = time.perf_counter() - t0
+    extract = sum(r.get("extract_seconds", 0.0) for _, r in (done if entries is not None else done1))
+
+    meta = {
+        "fingerprint": fingerprint,
+        "n_captions": n_captions,
+        "n_concepts": len(concepts),
+        "n_pairs": n_pairs,
+        "tally": tally.as_dict(),
+        "settings": settings,
+        "inputs": [{k: f[k] for k in ("path", "format", "bytes")} for f in plan.files],
+        "n_tasks": len(plan.tasks),
+        "skipped": skipped,
+        "stopword_list": sorted(stop),
+        "versions": _versions(),
+        "pmi": "ln(N*(n_ab+k)/((n_a+k)*(n_b+k))), npmi = pmi/-ln((n_ab+k)/N); k = settings.smoothing",
+    }
+    _write_json(os.path.join(out, META_FILE), meta)
+    seconds = time.perf_counter() - t_start
+    run = {"engine": opts.engine, "workers": opts.workers, "scheduler": opts.scheduler,
+           "seconds": seconds, "phase_seconds": phase_seconds, "extract_cpu_seconds": extract,
+           "captions_per_second": n_captions / seconds if seconds else None,
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    _write_json(os.path.join(out, "run.json"), run)
+    if not opts.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(out, n_captions, len(concepts), n_pairs, seconds, phase_seconds, tally.as_dict(), skipped)
+
+
+def _write_vocab(path: str, entries) -> None:
+    pq.write_table(pa.table({"concept": pa.array([e.concept for e in entries], pa.string()),
+                             "key": pa.array([list(e.key) for e in entries], pa.list_(pa.string()))}), path)
+
+
+def _write_json(path: str, obj: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+__all__ = ["BuildOptions", "BuildResult", "Reporter", "build_stats"]

@@ -1,0 +1,114 @@
+"""Where tasks run: in-process, a local process pool, or a Dask distributed cluster; same tasks, same files."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+from clipcomp.cooccur.work import WorkContext, run_task
+from clipcomp.corpus import Task
+from clipcomp.errors import ClipcompError
+
+ENGINES = ("local", "dask")
+
+
+class Runner:
+    """Runs `run_task` over tasks and yields (task, result_dict | ClipcompError) as they finish."""
+
+    def __init__(self, engine: str = "local", workers: int = 1, scheduler: str | None = None) -> None:
+        if engine not in ENGINES:
+            raise ClipcompError(f"unknown engine {engine!r} (expected local or dask)")
+        if workers < 1:
+            raise ClipcompError(f"--workers must be ≥ 1 (got {workers})")
+        self.engine, self.workers, self.scheduler = engine, workers, scheduler
+        self._pool: ProcessPoolExecutor | None = None
+        self._client = None
+        self._cluster = None
+
+    def __enter__(self) -> Runner:
+        if self.engine == "dask":
+            try:
+                from dask.distributed import Client, LocalCluster
+            except ImportError:
+                raise ClipcompError("--engine dask needs dask[distributed] (pip install 'clipcomp[dask]')") from None
+            if self.scheduler:
+                try:
+                    self._client = Client(self.scheduler, timeout="20s")
+                except OSError as exc:
+                    raise ClipcompError(f"cannot reach Dask scheduler {self.scheduler}: {exc}") from None
+            else:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster)
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def map(self, phase: str, tasks: list[Task], ctx: WorkContext) -> Iterator[tuple[Task, object]]:
+        if not tasks:
+            return
+        if self._client is not None:
+            yield from self._map_dask(phase, tasks, ctx)
+        elif self._pool is not None:
+            yield from self._map_pool(phase, tasks, ctx)
+        else:
+            for t in tasks:
+                try:
+                    yield t, run_task(phase, t, ctx)
+                except ClipcompError as exc:
+                    yield t, exc
+
+    def _map_pool(self, phase, tasks, ctx):
+        # Keep a bounded number in flight so a huge task list does not sit pickled in memory.
+        pending: dict[Future, Task] = {}
+        it = iter(tasks)
+        limit = 4 * self.workers
+
+        def fill():
+            for t in it:
+                pending[self._pool.submit(run_task, phase, t, ctx)] = t
+                if len(pending) >= limit:
+                    break
+
+        fill()
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                t = pending.pop(fut)
+                exc = fut.exception()
+                if exc is None:
+                    yield t, fut.result()
+                elif isinstance(exc, ClipcompError):
+                    yield t, exc
+                else:
+                    raise exc
+            fill()
+
+    def _map_dask(self, phase, tasks, ctx):
+        from dask.distributed import as_completed
+
+        futures = self._client.map(run_task, [phase] * len(tasks), tasks, [ctx] * len(tasks), pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for fut in as_completed(futures):
+            t = by_key[fut.key]
+            if fut.status == "error":
+                exc = fut.exception()
+                if isinstance(exc, ClipcompError):
+                    yield t, exc
+                    continue
+                raise exc
+            yield t, fut.result()
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -1,0 +1,191 @@
+"""Per-task work, run inside worker processes (local pool or Dask): read → extract → count → partial files.
+
+Every partial is written under a temporary name and renamed; a task's JSON marker is written last, so a
+task is finished exactly when its marker exists and a killed run never leaves a half partial behind.
+Phases:
+  ``discover``  vocabulary from the corpus, pass 1: per-task lemma document counts + the caption→lemma sets
+  ``pairs``     pass 2: map a task's lemma sets onto the global vocabulary and count pairs
+  ``vocab``     a given vocabulary: one pass counting concepts and pairs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from clipcomp.concepts import ConceptExtractor, VocabEntry
+from clipcomp.cooccur.pairs import PairAccumulator
+from clipcomp.corpus import ReadTally, Task, iter_texts
+
+
+@dataclass(frozen=True)
+class WorkContext:
+    """Everything a worker needs, small and picklable."""
+
+    work_dir: str
+    lemmatizer: str
+    stopwords: tuple[str, ...]
+    vocab_file: str | None = None  # vocab.parquet (concept, key) in vocabulary mode; concepts in pass 2
+    batch_rows: int = 65_536
+
+
+def marker(work_dir: str, phase: str, tid: int) -> str:
+    return os.path.join(work_dir, f"{phase}-{tid:06d}.json")
+
+
+def part(work_dir: str, phase: str, tid: int, name: str) -> str:
+    return os.path.join(work_dir, f"{phase}-{tid:06d}.{name}")
+
+
+def _save_npy(path: str, arr: np.ndarray) -> None:
+    tmp = path + ".tmp.npy"
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
+def _save_json(path: str, obj: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+_EXTRACTORS: dict[tuple, ConceptExtractor] = {}
+_VOCABS: dict[str, pa.Array] = {}
+
+
+def _extractor(ctx: WorkContext) -> ConceptExtractor:
+    key = (ctx.lemmatizer, ctx.stopwords, ctx.vocab_file)
+    ex = _EXTRACTORS.get(key)
+    if ex is None:
+        vocab = None
+        if ctx.vocab_file is not None:
+            table = pq.read_table(ctx.vocab_file)
+            vocab = [VocabEntry(c, tuple(k)) for c, k in zip(table.column("concept").to_pylist(),
+                                                               table.column("key").to_pylist(), strict=True)]
+        ex = ConceptExtractor(ctx.lemmatizer, ctx.stopwords, vocab=vocab)
+        _EXTRACTORS.clear()
+        _EXTRACTORS[key] = ex
+    return ex
+
+
+def _result(task: Task, tally: ReadTally, t0: float, **extra) -> dict:
+    out = {"tid": task.tid, "label": task.label, **tally.as_dict(), "seconds": time.perf_counter() - t0}
+    out.update(extra)
+    return out
+
+
+def run_task(phase: str, task: Task, ctx: WorkContext) -> dict:
+    """Run one phase of one task, write its partials, and return its tally (also stored as the marker)."""
+    done = marker(ctx.work_dir, phase, task.tid)
+    if os.path.exists(done):
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
+    if phase == "discover":
+        result = _discover(task, ctx)
+    elif phase == "pairs":
+        result = _pairs(task, ctx)
+    elif phase == "vocab":
+        result = _vocab(task, ctx)
+    else:
+        raise ValueError(f"unknown phase {phase!r}")
+    _save_json(done, result)
+    return result
+
+
+def _discover(task: Task, ctx: WorkContext) -> dict:
+    t0 = time.perf_counter()
+    ex = _extractor(ctx)
+    ex.reset_table()
+    tally = ReadTally()
+    counts = np.zeros(1024, np.int64)
+    lens_parts, id_parts = [], []
+    t_extract = 0.0
+    for texts in iter_texts(task, tally, ctx.batch_rows):
+        t1 = time.perf_counter()
+        indptr, ids = ex.encode(texts)
+        t_extract += time.perf_counter() - t1
+        if len(ex.lemmas) > counts.size:
+            counts = np.concatenate([counts, np.zeros(max(len(ex.lemmas), 2 * counts.size) - counts.size,
+                                                      np.int64)])
+        counts[: len(ex.lemmas)] += np.bincount(ids, minlength=len(ex.lemmas))
+        lens_parts.append(np.diff(indptr).astype(np.uint32))
+        id_parts.append(ids)
+    lemmas = pa.table({"lemma": pa.array(ex.lemmas, pa.string()),
+                       "count": pa.array(counts[: len(ex.lemmas)], pa.int64())})
+    tmp = part(ctx.work_dir, "discover", task.tid, "lemmas.arrow.tmp")
+    feather.write_feather(lemmas, tmp, compression="uncompressed")
+    os.replace(tmp, part(ctx.work_dir, "discover", task.tid, "lemmas.arrow"))
+    _save_npy(part(ctx.work_dir, "discover", task.tid, "lens.npy"),
+              np.concatenate(lens_parts) if lens_parts else np.zeros(0, np.uint32))
+    _save_npy(part(ctx.work_dir, "discover", task.tid, "ids.npy"),
+              np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32))
+    return _result(task, tally, t0, extract_seconds=t_extract)
+
+
+def _global_vocab(path: str) -> pa.Array:
+    arr = _VOCABS.get(path)
+    if arr is None:
+        arr = pq.read_table(path, columns=["concept"]).column("concept").combine_chunks()
+        _VOCABS.clear()
+        _VOCABS[path] = arr
+    return arr
+
+
+def _pairs(task: Task, ctx: WorkContext) -> dict:
+    """Pass 2: no re-reading of text; the pass-1 lemma sets are remapped onto global concept ids."""
+    t0 = time.perf_counter()
+    with open(marker(ctx.work_dir, "discover", task.tid), encoding="utf-8") as f:
+        tally_d = json.load(f)
+    vocab = _global_vocab(ctx.vocab_file)
+    lemmas = feather.read_table(part(ctx.work_dir, "discover", task.tid, "lemmas.arrow")).column("lemma")
+    local_to_global = pc.fill_null(pc.index_in(lemmas, value_set=vocab), -1).to_numpy(zero_copy_only=False)
+    lens = np.load(part(ctx.work_dir, "discover", task.tid, "lens.npy")).astype(np.int64)
+    ids = np.load(part(ctx.work_dir, "discover", task.tid, "ids.npy"))
+    acc = PairAccumulator(len(vocab))
+    step = 262_144
+    pos = 0
+    for r0 in range(0, lens.size, step):
+        chunk_lens = lens[r0:r0 + step]
+        n_ids = int(chunk_lens.sum())
+        gid = local_to_global[ids[pos:pos + n_ids]] if local_to_global.size else np.zeros(0, np.int64)
+        pos += n_ids
+        rows = np.repeat(np.arange(chunk_lens.size), chunk_lens)
+        keep = gid >= 0
+        indptr = np.zeros(chunk_lens.size + 1, np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=chunk_lens.size), out=indptr[1:])
+        acc.add_sets(indptr, gid[keep])
+    codes, counts = acc.result()
+    _save_npy(part(ctx.work_dir, "pairs", task.tid, "codes.npy"), codes)
+    _save_npy(part(ctx.work_dir, "pairs", task.tid, "counts.npy"), counts)
+    tally = ReadTally(**{k: tally_d[k] for k in ("n_rows", "n_null", "n_empty", "n_invalid_utf8")})
+    return _result(task, tally, t0, n_pair_codes=int(codes.size))
+
+
+def _vocab(task: Task, ctx: WorkContext) -> dict:
+    t0 = time.perf_counter()
+    ex = _extractor(ctx)
+    n_concepts = len(ex.vocab or [])
+    tally = ReadTally()
+    unigram = np.zeros(n_concepts, np.int64)
+    acc = PairAccumulator(n_concepts)
+    t_extract = 0.0
+    for texts in iter_texts(task, tally, ctx.batch_rows):
+        t1 = time.perf_counter()
+        indptr, ids = ex.encode(texts)
+        t_extract += time.perf_counter() - t1
+        unigram += np.bincount(ids, minlength=n_concepts)
+        acc.add_sets(indptr, ids)
+    codes, counts = acc.result()
+    _save_npy(part(ctx.work_dir, "vocab", task.tid, "unigram.npy"), unigram)
+    _save_npy(part(ctx.work_dir, "vocab", task.tid, "codes.npy"), codes)
+    _save_npy(part(ctx.work_dir, "vocab", task.tid, "counts.npy"), counts)
+    return _result(task, tally, t0, extract_seconds=t_extract, n_pair_codes=int(codes.size))
