@@ -198,6 +198,7 @@ class ConceptStats:
         return 0
 
     def _pmi_ids(self, i: int, j: int) -> tuple[float, float, int]:
+        i, j = min(i, j), max(i, j)  # same operand order as pairs.parquet, so values agree bit for bit
         n_ab = self._pair_count(i, j)
         pmi, npmi = pmi_values(n_ab, self._counts[i], self._counts[j], self.n_captions, self.smoothing)
         return float(pmi), float(npmi), n_ab
