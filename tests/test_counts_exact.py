@@ -7,9 +7,9 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
+import reference as ref
 import simplemma
 
-import reference as ref
 from clipcomp.concepts import load_stopwords
 from clipcomp.cooccur import BuildOptions, build_stats
 from clipcomp.stats import ConceptStats
@@ -145,3 +145,12 @@ def test_smoothing_is_add_k(tmp_path, cc3m_path):
     n_a, n_b, n_ab, n = stats.count(a), stats.count(b), stats.count(a, b), stats.n_captions
     assert stats.pmi(a, b) == pytest.approx(math.log(n * (n_ab + 1) / ((n_a + 1) * (n_b + 1))))
     assert stats.meta["settings"]["smoothing"] == 1.0
+
+
+def test_spawned_workers_give_identical_files(tmp_path, cc3m_path, monkeypatch):
+    monkeypatch.setenv("CLIPCOMP_START_METHOD", "spawn")
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_stats([cc3m_path], str(a), BuildOptions(min_count=2, task_bytes=150_000))
+    build_stats([cc3m_path], str(b), BuildOptions(min_count=2, task_bytes=150_000, workers=2))
+    for name in ("concepts.parquet", "pairs.parquet", "meta.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()

@@ -7,8 +7,8 @@ import json
 import math
 
 import pytest
-
 import reference as ref
+
 from clipcomp.cli import main
 from clipcomp.concepts import load_stopwords
 from clipcomp.cooccur import BuildOptions, build_stats

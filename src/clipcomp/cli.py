@@ -52,9 +52,12 @@ class RichReporter:
                                  TextColumn("tasks"), _RateColumn(), TimeElapsedColumn(),
                                  console=err_console, disable=not enabled, transient=False)
         self._task = None
-        self.progress.start()
+        self._started = False
 
     def phase(self, name: str, total_tasks: int) -> None:
+        if not self._started:  # the display thread starts only after the worker processes exist
+            self.progress.start()
+            self._started = True
         self._task = self.progress.add_task(name, total=total_tasks, captions=0)
 
     def task_done(self, result: dict) -> None:
@@ -62,7 +65,8 @@ class RichReporter:
         self.progress.update(self._task, advance=1, captions=t.fields.get("captions", 0) + result["n_rows"])
 
     def close(self) -> None:
-        self.progress.stop()
+        if self._started:
+            self.progress.stop()
 
 
 # ----------------------------------------------------------------------------------------------- stats

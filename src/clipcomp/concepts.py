@@ -89,22 +89,90 @@ def load_stopwords(spec: str) -> frozenset[str]:
 # ------------------------------------------------------------------------------------------ tokenizing
 
 
-def tokenize(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Lower-case and split a string array.
+_TOKEN_BYTE = np.zeros(256, dtype=bool)
+for _lo, _hi in ((48, 57), (65, 90), (97, 122)):
+    _TOKEN_BYTE[_lo:_hi + 1] = True
+_ASCII_LOWER = np.arange(256, dtype=np.uint8)
+_ASCII_LOWER[65:91] += 32
 
-    Returns (tokens per row, token-type index per token, token types). Null rows have no tokens.
-    """
+
+def _split_arrow(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Unicode path (Arrow kernels, RE2): per-row token counts and the flat token array."""
     lists = pc.split_pattern_regex(pc.utf8_lower(texts), pattern=SPLIT_PATTERN)
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    flat = lists.flatten()
-    enc = flat.dictionary_encode()
+    return lengths, lists.flatten()
+
+
+def _split_ascii(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray]:
+    """Fast path over the raw UTF-8 bytes with NumPy: for pure-ASCII rows, tokens are runs of [A-Za-z0-9]
+    (exactly what the Unicode rule gives on ASCII). Returns (token rows, non-ASCII row mask, tokens of ASCII
+    rows, ...). Rows holding any non-ASCII byte are left to the Unicode path."""
+    n = len(texts)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset:texts.offset + n + 1]
+    data_buf = texts.buffers()[2]
+    base = int(offsets[0])
+    end = int(offsets[-1])
+    data = np.frombuffer(data_buf, dtype=np.uint8)[base:end] if data_buf is not None and end > base \
+        else np.zeros(0, np.uint8)
+    rel = (offsets - base).astype(np.int64)
+    row_len = np.diff(rel)
+    high = np.flatnonzero(data >= 128)
+    nonascii = np.zeros(n, bool)
+    byte_ok = None
+    if high.size:
+        nonascii[np.searchsorted(rel, high, side="right") - 1] = True
+        byte_ok = ~np.repeat(nonascii, row_len)
+    tok = _TOKEN_BYTE[data]
+    if byte_ok is not None:
+        tok &= byte_ok
+    prev = np.zeros_like(tok)
+    prev[1:] = tok[:-1]
+    nxt = np.zeros_like(tok)
+    nxt[:-1] = tok[1:]
+    starts_at_row = rel[:-1][row_len > 0]
+    ends_at_row = rel[1:][row_len > 0] - 1
+    prev[starts_at_row] = False
+    nxt[ends_at_row] = False
+    s = np.flatnonzero(tok & ~prev)
+    e = np.flatnonzero(tok & ~nxt) + 1
+    per_row = np.diff(np.searchsorted(s, rel))
+    rows = np.repeat(np.arange(n, dtype=np.int64), per_row)
+    tok_offsets = np.zeros(s.size + 1, dtype=np.int64)
+    np.cumsum(e - s, out=tok_offsets[1:])
+    tok_offsets = tok_offsets.astype(np.int32)
+    values = data[tok]
+    values |= 0x20  # ASCII letters and digits: setting bit 5 lower-cases letters and keeps digits
+    tokens = pa.StringArray.from_buffers(s.size, pa.py_buffer(tok_offsets), pa.py_buffer(values))
+    return rows, nonascii, tokens, row_len
+
+
+def tokenize(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Lower-case and split a string array into tokens (maximal runs of Unicode letters and digits).
+
+    Returns (row of each token, token-type index of each token, token types). Tokens of a row are
+    contiguous and in order; null rows have none. Pure-ASCII rows take a NumPy byte path, others Arrow's
+    Unicode kernels; both give exactly the tokens of the Unicode rule.
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
+        texts = texts.cast(pa.string())
+    if texts.null_count:
+        texts = pc.fill_null(texts, "")
+    rows, nonascii, tokens, _ = _split_ascii(texts)
+    if nonascii.any():
+        idx = np.flatnonzero(nonascii)
+        lengths, flat = _split_arrow(texts.take(pa.array(idx)))
+        rows = np.concatenate([rows, np.repeat(idx, lengths)])
+        tokens = pa.concat_arrays([tokens, flat.cast(pa.string())])
+    enc = tokens.dictionary_encode()
     indices = enc.indices.to_numpy(zero_copy_only=False)
-    return lengths, indices, enc.dictionary.to_pylist()
+    return rows.astype(np.int64, copy=False), indices, enc.dictionary.to_pylist()
 
 
 def tokenize_one(text: str) -> list[str]:
     """The same tokenizer for a single string (used for vocabulary entries and queries)."""
-    lengths, indices, types = tokenize(pa.array([text], type=pa.string()))
+    _, indices, types = tokenize(pa.array([text], type=pa.string()))
     return [types[i] for i in indices if types[i]]
 
 
@@ -342,9 +410,8 @@ class ConceptExtractor:
     def encode(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr of len(texts)+1, int32 ids): each caption's sorted set of concept (or lemma) ids."""
         n = len(texts)
-        lengths, indices, types = tokenize(texts)
+        rows, indices, types = tokenize(texts)
         tok = self._map_types(types)[indices] if indices.size else np.zeros(0, np.int64)
-        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
         if self.vocab is None:
             valid = tok >= 0
             return row_sets(rows[valid], tok[valid], n)

@@ -204,8 +204,10 @@ def plan_tasks(
             plan.skipped.append({"file": path, "reason": str(exc)})
             continue
         stat = os.stat(path)
-        plan.files.append({"path": os.path.abspath(path), "format": fmt, "bytes": stat.st_size,
-                           "mtime_ns": stat.st_mtime_ns})
+        info = {"path": os.path.abspath(path), "format": fmt, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if fmt == "parquet":
+            info["rows"] = pq.ParquetFile(path).metadata.num_rows
+        plan.files.append(info)
         for t in file_tasks:
             plan.tasks.append(_with_tid(t, len(plan.tasks)))
     return plan
@@ -315,18 +317,17 @@ def _plan_parquet(path: str, col: str | int | None, target_rows: int) -> list[Ta
     if not (pa.types.is_string(col_type) or pa.types.is_large_string(col_type) or pa.types.is_binary(col_type)
             or pa.types.is_large_binary(col_type) or pa.types.is_string_view(col_type)):
         raise ClipcompError(f"{path}: column {column!r} is {col_type}, expected text")
-    tasks: list[Task] = []
-    group: list[int] = []
-    rows = 0
-    for rg in range(meta.num_row_groups):
-        group.append(rg)
-        rows += meta.row_group(rg).num_rows
-        if rows >= target_rows:
-            tasks.append(Task(0, path, "parquet", column, row_groups=tuple(group)))
-            group, rows = [], 0
-    if group or not tasks:
-        tasks.append(Task(0, path, "parquet", column, row_groups=tuple(group)))
-    return tasks
+    # Near-equal tasks: ceil(rows / target) groups of consecutive row groups, split at the row quantiles.
+    sizes = [meta.row_group(rg).num_rows for rg in range(meta.num_row_groups)]
+    total = sum(sizes)
+    n_tasks = max(1, min(len(sizes), -(-total // max(1, target_rows))))
+    groups: list[list[int]] = [[] for _ in range(n_tasks)]
+    seen = 0
+    for rg, size in enumerate(sizes):
+        groups[min(n_tasks - 1, (seen + size // 2) * n_tasks // max(1, total))].append(rg)
+        seen += size
+    return [Task(0, path, "parquet", column, row_groups=tuple(g)) for g in groups if g] or \
+        [Task(0, path, "parquet", column, row_groups=())]
 
 
 def _byte_ranges(path, fmt, column, target_bytes, compressed, header=False, names=()) -> list[Task]:

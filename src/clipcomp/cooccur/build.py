@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from clipcomp.concepts import LEMMATIZERS, load_stopwords, make_lemmatizer, read_vocab_file
 from clipcomp.cooccur.engine import Runner
 from clipcomp.cooccur.merge import merge_lemma_counts, merge_pair_partials, select_vocabulary, sum_arrays
-from clipcomp.cooccur.work import WorkContext, part
+from clipcomp.cooccur.work import WorkContext, part, warm_up
 from clipcomp.corpus import ReadTally, Task, plan_tasks
 from clipcomp.errors import ClipcompError
 from clipcomp.stats import CONCEPTS_FILE, META_FILE, PAIRS_FILE, VOCAB_FILE, write_concepts, write_pairs
@@ -48,6 +48,7 @@ class BuildOptions:
     force: bool = False
     keep_work: bool = False
     task_bytes: int | None = None  # None: chosen from the corpus size
+    task_rows: int | None = None
 
 
 @dataclass
@@ -95,10 +96,13 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _task_bytes(plan_probe: list[dict]) -> int:
-    """Task size from the corpus size alone (not the worker count), so a resumed run plans the same tasks."""
-    total = sum(f["bytes"] for f in plan_probe)
-    return int(min(64 << 20, max(4 << 20, total // 16)))
+def _task_sizes(files: list[dict]) -> tuple[int, int]:
+    """Task size (bytes of text, rows of Parquet) from the corpus size alone — not the worker count, so a
+    resumed run plans the same tasks; about 16+ tasks for a large corpus, never tiny or huge ones."""
+    total_bytes = sum(f["bytes"] for f in files if f["format"] != "parquet")
+    total_rows = sum(f.get("rows", 0) for f in files)
+    return (int(min(64 << 20, max(16 << 20, total_bytes // 16))),
+            int(min(1_000_000, max(250_000, total_rows // 16))))
 
 
 def _validate(opts: BuildOptions) -> None:
@@ -160,9 +164,11 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
 
     probe = plan_tasks(inputs, opts.text_column, opts.input_format, opts.header, skip_bad=opts.skip_bad,
                        target_bytes=1 << 62)
-    task_bytes = opts.task_bytes or _task_bytes(probe.files)
+    task_bytes, task_rows = _task_sizes(probe.files)
+    task_bytes = opts.task_bytes or task_bytes
+    task_rows = opts.task_rows or task_rows
     plan = plan_tasks(inputs, opts.text_column, opts.input_format, opts.header, target_bytes=task_bytes,
-                      skip_bad=opts.skip_bad)
+                      target_rows=task_rows, skip_bad=opts.skip_bad)
     if not plan.tasks:
         raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
 
@@ -173,7 +179,8 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
         "min_count": None if opts.vocab else opts.min_count,
         "max_concepts": None if opts.vocab else opts.max_concepts,
         "lemmatizer": opts.lemmatizer, "stopwords": opts.stopwords, "smoothing": opts.smoothing,
-        "counts": "document", "log": "natural", "task_bytes": task_bytes, "skip_bad": opts.skip_bad,
+        "counts": "document", "log": "natural", "task_bytes": task_bytes, "task_rows": task_rows,
+        "skip_bad": opts.skip_bad,
         "format_version": FORMAT_VERSION,
     }
     fingerprint = hashlib.sha256(json.dumps(
@@ -207,6 +214,8 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
         phase_seconds[phase] = time.perf_counter() - t0
         return sorted(ok, key=lambda tr: tr[0].tid)
 
+    if opts.engine == "local" and entries is None:
+        warm_up(ctx)  # before the workers start, so a forked worker inherits the loaded dictionary
     try:
         with Runner(opts.engine, opts.workers, opts.scheduler) as runner:
             if entries is not None:

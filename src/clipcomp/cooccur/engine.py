@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
+import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-from clipcomp.cooccur.work import WorkContext, run_task
+from clipcomp.cooccur.work import WorkContext, release_caches, run_task
 from clipcomp.corpus import Task
 from clipcomp.errors import ClipcompError
 
@@ -43,10 +46,15 @@ class Runner:
                                              dashboard_address=None)
                 self._client = Client(self._cluster)
         elif self.workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            # The parent is one of the workers (it would idle otherwise): N-1 processes beside it.
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=_mp_context())
+            # Start them now: with fork they inherit the warmed state and no thread of ours exists yet.
+            for fut in [self._pool.submit(os.getpid) for _ in range(self.workers - 1)]:
+                fut.result()
         return self
 
     def __exit__(self, *exc) -> None:
+        release_caches()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._client is not None:
@@ -69,20 +77,11 @@ class Runner:
                     yield t, exc
 
     def _map_pool(self, phase, tasks, ctx):
-        # Keep a bounded number in flight so a huge task list does not sit pickled in memory.
         pending: dict[Future, Task] = {}
-        it = iter(tasks)
-        limit = 4 * self.workers
+        queue = deque(tasks)
+        in_flight = self.workers  # a bounded number in flight, so a huge task list is not all pickled at once
 
-        def fill():
-            for t in it:
-                pending[self._pool.submit(run_task, phase, t, ctx)] = t
-                if len(pending) >= limit:
-                    break
-
-        fill()
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        def collect(done):
             for fut in done:
                 t = pending.pop(fut)
                 exc = fut.exception()
@@ -92,7 +91,21 @@ class Runner:
                     yield t, exc
                 else:
                     raise exc
-            fill()
+
+        while queue or pending:
+            while queue and len(pending) < in_flight:
+                t = queue.popleft()
+                pending[self._pool.submit(run_task, phase, t, ctx)] = t
+            if queue:  # the parent's share
+                t = queue.popleft()
+                try:
+                    yield t, run_task(phase, t, ctx)
+                except ClipcompError as exc:
+                    yield t, exc
+                yield from collect([f for f in list(pending) if f.done()])
+            elif pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                yield from collect(done)
 
     def _map_dask(self, phase, tasks, ctx):
         from dask.distributed import as_completed
@@ -108,6 +121,16 @@ class Runner:
                     continue
                 raise exc
             yield t, fut.result()
+
+
+def _mp_context():
+    """fork where it is safe — Linux, and no other Python thread in this process — so workers start in
+    milliseconds with modules and lemmatizer dictionaries already loaded; spawn otherwise.
+    CLIPCOMP_START_METHOD overrides."""
+    method = os.environ.get("CLIPCOMP_START_METHOD")
+    if method is None:
+        method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    return mp.get_context(method)
 
 
 def default_workers() -> int:

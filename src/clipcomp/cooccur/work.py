@@ -77,6 +77,20 @@ def _extractor(ctx: WorkContext) -> ConceptExtractor:
     return ex
 
 
+def warm_up(ctx: WorkContext) -> None:
+    """Build this process's extractor and load the lemmatizer's dictionary now (forked workers inherit it)."""
+    _extractor(ctx).lemmatize("warming")
+
+
+def release_caches() -> None:
+    """Drop per-process caches (extractor, vocabulary, the dense pair buffer) once a build is over."""
+    from clipcomp.cooccur import pairs
+
+    _EXTRACTORS.clear()
+    _VOCABS.clear()
+    pairs._DENSE.clear()
+
+
 def _result(task: Task, tally: ReadTally, t0: float, **extra) -> dict:
     out = {"tid": task.tid, "label": task.label, **tally.as_dict(), "seconds": time.perf_counter() - t0}
     out.update(extra)
