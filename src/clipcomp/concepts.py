@@ -197,7 +197,7 @@ def row_sets(rows: np.ndarray, ids: np.ndarray, n_rows: int) -> tuple[np.ndarray
 
 @dataclass(frozen=True)
 class VocabEntry:
-    concept: str  # as the user wrote it, lower-cased, single-spaced
+    concept: str  # as the user wrote it, lower-cased, single-spaced ("t-shirt" stays "t-shirt")
     key: tuple[str, ...]  # lemmatized tokens that must match contiguously
     line: int = 0
 
@@ -221,7 +221,7 @@ def read_vocab_file(path: str, lemmatize: Callable[[str], str]) -> list[VocabEnt
         tokens = tokenize_one(text)
         if not tokens:
             raise ClipcompError(f"{path}: line {n}: {text!r} has no letters or digits")
-        concept = " ".join(tokens)
+        concept = " ".join(text.lower().split())
         if concept in by_concept:
             first_line = by_concept[concept]
             raise ClipcompError(f"{path}: line {n}: duplicate concept {concept!r} (first on line {first_line})")
