@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from clipcomp.cli_eval import analyze_app, eval_app
 from clipcomp.errors import ClipcompError
 
 app = typer.Typer(help="clipcomp: which properties of pretraining data decide what CLIP models compose.",
@@ -23,6 +24,25 @@ app = typer.Typer(help="clipcomp: which properties of pretraining data decide wh
 stats_app = typer.Typer(help="Concept statistics: counts, co-occurrence and PMI over caption corpora.",
                         no_args_is_help=True)
 app.add_typer(stats_app, name="stats")
+app.add_typer(eval_app, name="eval")
+app.add_typer(analyze_app, name="analyze")
+
+
+@app.command("models")
+def models_cmd(
+    pretrained: Annotated[bool, typer.Option("--pretrained", help="List (model, tag) pairs.")] = False,
+    filter_: Annotated[str | None, typer.Option("--filter", help="Only names containing this.")] = None,
+) -> None:
+    """List the architectures (and pretrained tags) open_clip offers, plus clipcomp's small CPU models."""
+    from clipcomp.models import SMALL_MODELS, import_open_clip
+
+    oc = import_open_clip()
+    rows = oc.list_pretrained() if pretrained else [(m, "") for m in oc.list_models()]
+    for m, tag in rows:
+        if filter_ and filter_.lower() not in m.lower():
+            continue
+        note = "  (clipcomp: small, trains on a CPU)" if m in SMALL_MODELS else ""
+        console.print(f"{m}{' ' + tag if tag else ''}{note}", highlight=False)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,116 @@
+"""Image↔text retrieval on a COCO-style captions JSON: Recall@K in both directions."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from clipcomp.errors import ClipcompError
+from clipcomp.tasks.common import TaskResult, resolve
+
+KS = (1, 5, 10)
+
+
+@dataclass
+class CaptionData:
+    name: str
+    image_ids: list[int]
+    paths: list[str]
+    captions: list[str]
+    caption_image: np.ndarray  # index into images, per caption
+
+
+def default_image_root(json_path: str) -> str | None:
+    """COCO layout: annotations/captions_val2017.json → ../val2017/."""
+    base = os.path.basename(json_path)
+    if base.startswith("captions_") and base.endswith(".json"):
+        split = base[len("captions_"):-len(".json")]
+        cand = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(json_path))), split)
+        if os.path.isdir(cand):
+            return cand
+    return None
+
+
+def load_coco_captions(path: str, image_root: str | None = None) -> CaptionData:
+    if not os.path.exists(path):
+        raise ClipcompError(f"{path}: file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except ValueError as exc:
+        raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(obj, dict) or "images" not in obj or "annotations" not in obj:
+        raise ClipcompError(f"{path}: expected COCO captions JSON with 'images' and 'annotations'")
+    root = image_root or default_image_root(path)
+    if root is None:
+        raise ClipcompError(f"{path}: pass --images DIR (the folder holding the images)")
+    images = obj["images"]
+    index = {}
+    paths, ids = [], []
+    for i, im in enumerate(images):
+        if "id" not in im or "file_name" not in im:
+            raise ClipcompError(f"{path}: images[{i}] lacks 'id' or 'file_name'")
+        index[im["id"]] = len(ids)
+        ids.append(im["id"])
+        paths.append(resolve(im["file_name"], root))
+    caps, owner = [], []
+    for i, a in enumerate(obj["annotations"]):
+        if "caption" not in a or "image_id" not in a:
+            raise ClipcompError(f"{path}: annotations[{i}] lacks 'caption' or 'image_id' (an instances file?)")
+        if a["image_id"] not in index:
+            raise ClipcompError(f"{path}: annotations[{i}] refers to unknown image_id {a['image_id']}")
+        caps.append(a["caption"].strip())
+        owner.append(index[a["image_id"]])
+    return CaptionData(os.path.splitext(os.path.basename(path))[0], ids, paths, caps, np.array(owner))
+
+
+def evaluate(embedder, data: CaptionData, skip_bad: bool = False) -> TaskResult:
+    img = embedder.images(data.paths, skip_bad=skip_bad)
+    keep_img = np.flatnonzero(img.ok)
+    remap = -np.ones(len(data.paths), np.int64)
+    remap[keep_img] = np.arange(keep_img.size)
+    cap_ok = remap[data.caption_image] >= 0
+    cap_idx = np.flatnonzero(cap_ok)
+    owner = remap[data.caption_image[cap_ok]]
+    txt = embedder.texts([data.captions[i] for i in cap_idx])
+    sim = txt @ img.embeddings.T  # (captions, images)
+    # text → image: rank of the caption's own image (number of images scoring strictly higher)
+    own = sim[np.arange(owner.size), owner]
+    t2i_rank = (sim > own[:, None]).sum(axis=1)
+    # image → text: captions scoring strictly higher than the image's best own caption
+    best_own = np.full(keep_img.size, -np.inf)
+    np.maximum.at(best_own, owner, own)
+    i2t_rank = (sim > best_own[None, :]).sum(axis=0).astype(np.int64)
+    i2t_rank[~np.isfinite(best_own)] = np.iinfo(np.int64).max
+    has_caption = i2t_rank < np.iinfo(np.int64).max
+    metrics = {}
+    for k in KS:
+        metrics[f"text_retrieval_recall@{k}"] = float((i2t_rank[has_caption] < k).mean()) if has_caption.any() \
+            else float("nan")
+        metrics[f"image_retrieval_recall@{k}"] = float((t2i_rank < k).mean()) if t2i_rank.size else float("nan")
+    metrics["n_images"] = int(keep_img.size)
+    metrics["n_captions"] = int(cap_idx.size)
+    t2i = pa.table({
+        "direction": ["text_to_image"] * int(cap_idx.size),
+        "query": [data.captions[i] for i in cap_idx],
+        "image": [data.paths[keep_img[o]] for o in owner],
+        "image_id": [data.image_ids[keep_img[o]] for o in owner],
+        "rank": t2i_rank.astype(np.int64),
+        **{f"hit@{k}": t2i_rank < k for k in KS},
+        "correct": t2i_rank < 1,
+    })
+    i2t = pa.table({
+        "direction": ["image_to_text"] * int(has_caption.sum()),
+        "query": [data.paths[keep_img[i]] for i in np.flatnonzero(has_caption)],
+        "image": [data.paths[keep_img[i]] for i in np.flatnonzero(has_caption)],
+        "image_id": [data.image_ids[keep_img[i]] for i in np.flatnonzero(has_caption)],
+        "rank": i2t_rank[has_caption].astype(np.int64),
+        **{f"hit@{k}": i2t_rank[has_caption] < k for k in KS},
+        "correct": i2t_rank[has_caption] < 1,
+    })
+    items = pa.concat_tables([t2i, i2t])
+    return TaskResult("zeroshot_retrieval", data.name, items, metrics, img.errors)

@@ -1,0 +1,126 @@
+"""Caption selection: for each image choose the true caption among negatives (SugarCrepe, ARO-style)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from clipcomp.errors import ClipcompError
+from clipcomp.tasks.common import TaskResult, read_table, require_columns, resolve
+
+
+@dataclass
+class SelectionData:
+    name: str
+    ids: list[str]
+    subsets: list[str]
+    paths: list[str]
+    positives: list[str]
+    negatives: list[list[str]]
+    extra: dict[str, list] = field(default_factory=dict)
+
+
+def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
+    """SugarCrepe JSON files ({id: {filename, caption, negative_caption}}), one subset per file."""
+    data = SelectionData("sugarcrepe", [], [], [], [], [])
+    expanded: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
+        else:
+            expanded.append(f)
+    for path in expanded:
+        if not os.path.exists(path):
+            raise ClipcompError(f"{path}: file not found")
+        with open(path, encoding="utf-8") as fh:
+            try:
+                obj = json.load(fh)
+            except ValueError as exc:
+                raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise ClipcompError(f"{path}: expected SugarCrepe JSON {{id: {{filename, caption, negative_caption}}}}")
+        subset = os.path.splitext(os.path.basename(path))[0]
+        for key, item in obj.items():
+            missing = [k for k in ("filename", "caption", "negative_caption") if k not in item]
+            if missing:
+                raise ClipcompError(f"{path}: item {key!r} lacks {', '.join(missing)}")
+            data.ids.append(f"{subset}/{key}")
+            data.subsets.append(subset)
+            data.paths.append(resolve(item["filename"], image_root))
+            data.positives.append(item["caption"])
+            data.negatives.append([item["negative_caption"]])
+    if not data.ids:
+        raise ClipcompError("no SugarCrepe items found")
+    if len(expanded) == 1:
+        data.name = f"sugarcrepe/{data.subsets[0]}"
+    return data
+
+
+def load_selection_manifest(path: str, image_root: str | None = None) -> SelectionData:
+    """A table with `image`, `positive` and negatives: `negative*` columns or a list column `negatives`."""
+    table = read_table(path)
+    require_columns(table, ["image", "positive"], path, "for caption selection")
+    neg_cols = [c for c in table.column_names if c.startswith("negative") and c != "negatives"]
+    if "negatives" in table.column_names:
+        negs = [list(v or []) for v in table.column("negatives").to_pylist()]
+    elif neg_cols:
+        cols = [table.column(c).to_pylist() for c in neg_cols]
+        negs = [[v for v in row if v] for row in zip(*cols, strict=True)]
+    else:
+        raise ClipcompError(f"{path}: no negative captions (columns 'negative', 'negative_2', ... or 'negatives')")
+    for row, n in enumerate(negs, start=1):
+        if not n:
+            raise ClipcompError(f"{path}: row {row} has no negative caption")
+    root = image_root or os.path.dirname(os.path.abspath(path))
+    n = table.num_rows
+    subsets = [str(s) for s in table.column("subset").to_pylist()] if "subset" in table.column_names else \
+        ["all"] * n
+    ids = [str(i) for i in table.column("id").to_pylist()] if "id" in table.column_names else \
+        [str(i) for i in range(n)]
+    known = {"image", "positive", "negatives", "subset", "id", *neg_cols}
+    extra = {c: table.column(c).to_pylist() for c in table.column_names if c not in known}
+    return SelectionData(os.path.splitext(os.path.basename(path))[0], ids, subsets,
+                         [resolve(str(p), root) for p in table.column("image").to_pylist()],
+                         [str(p) for p in table.column("positive").to_pylist()], negs, extra)
+
+
+def evaluate(embedder, data: SelectionData, skip_bad: bool = False) -> TaskResult:
+    img = embedder.images(data.paths, skip_bad=skip_bad)
+    ok = np.flatnonzero(img.ok)
+    texts: list[str] = []
+    pos_idx, neg_slices = [], []
+    for i in ok:
+        pos_idx.append(len(texts))
+        texts.append(data.positives[i])
+        start = len(texts)
+        texts.extend(data.negatives[i])
+        neg_slices.append((start, len(texts)))
+    txt = embedder.texts(texts)
+    pos_score = np.einsum("nd,nd->n", img.embeddings, txt[pos_idx]) if ok.size else np.zeros(0)
+    neg_best = np.array([max(float(img.embeddings[j] @ txt[k]) for k in range(a, b))
+                         for j, (a, b) in enumerate(neg_slices)]) if ok.size else np.zeros(0)
+    correct = pos_score > neg_best
+    subsets = [data.subsets[i] for i in ok]
+    per_subset = {}
+    for s in sorted(set(subsets)):
+        m = np.array([x == s for x in subsets])
+        per_subset[s] = float(correct[m].mean())
+    metrics = {"acc": float(correct.mean()) if correct.size else float("nan"), "per_subset_acc": per_subset,
+               "n_subsets": len(per_subset)}
+    cols = {
+        "id": [data.ids[i] for i in ok],
+        "subset": subsets,
+        "image": [data.paths[i] for i in ok],
+        "caption": [data.positives[i] for i in ok],
+        "negatives": [data.negatives[i] for i in ok],
+        "positive_score": pos_score.astype(np.float64),
+        "best_negative_score": neg_best.astype(np.float64),
+        "correct": correct,
+    }
+    for name, values in data.extra.items():
+        cols[name] = [values[i] for i in ok]
+    return TaskResult("caption_selection", data.name, pa.table(cols), metrics, img.errors)
