@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from clipcomp.cli_eval import analyze_app, eval_app
+from clipcomp.cli_lab import eval_binding, lab_app, synth_app, train_cmd
 from clipcomp.errors import ClipcompError
 
 app = typer.Typer(help="clipcomp: which properties of pretraining data decide what CLIP models compose.",
@@ -26,6 +27,10 @@ stats_app = typer.Typer(help="Concept statistics: counts, co-occurrence and PMI 
 app.add_typer(stats_app, name="stats")
 app.add_typer(eval_app, name="eval")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(synth_app, name="synth")
+app.add_typer(lab_app, name="lab")
+app.command("train")(train_cmd)
+eval_app.command("binding")(eval_binding)
 
 
 @app.command("models")

@@ -222,6 +222,34 @@ class Embedder:
             flush()  # whatever was computed is kept, also when interrupted
         return done, bad
 
+    # ------------------------------------------------------------------------------------------- arrays
+    def arrays(self, images: np.ndarray) -> np.ndarray:
+        """Embed in-memory uint8 images (N×H×W×3), cached by pixel content; same preprocessing as files."""
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        shape = repr(images.shape[1:]).encode()
+        keys = [_hash_bytes(shape + img.tobytes()) for img in images]
+        todo: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k not in self._img and k not in todo:
+                todo[k] = i
+        if todo:
+            import torch
+            from PIL import Image
+
+            lm = self.loaded
+            idx = list(todo.values())
+            with torch.inference_mode():
+                for s in range(0, len(idx), self.batch_size):
+                    part = idx[s:s + self.batch_size]
+                    x = torch.stack([lm.preprocess(Image.fromarray(images[i])) for i in part])
+                    with lm.autocast():
+                        f = lm.model.encode_image(x.to(lm.device, dtype=lm.input_dtype))
+                    f = torch.nn.functional.normalize(f.float(), dim=-1).cpu().numpy()
+                    self._img.add([keys[i] for i in part], f)
+        if not keys:
+            return np.zeros((0, self.loaded.info.get("embed_dim") or 0), np.float32)
+        return np.stack([self._img.get(k) for k in keys])
+
     # -------------------------------------------------------------------------------------------- texts
     def texts(self, texts: Sequence[str]) -> np.ndarray:
         keys = [_hash_bytes(t.encode("utf-8")) for t in texts]

@@ -22,7 +22,7 @@ from typing import Any
 
 from clipcomp.errors import ClipcompError
 
-SMALL_MODELS = ("clipcomp-tiny", "clipcomp-small")
+SMALL_MODELS = ("clipcomp-micro", "clipcomp-tiny", "clipcomp-small")
 _REGISTERED = False
 
 

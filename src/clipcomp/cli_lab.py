@@ -1,0 +1,106 @@
+"""`clipcomp synth generate`, `clipcomp train`, `clipcomp eval binding`, `clipcomp lab sweep`."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+synth_app = typer.Typer(help="Synthetic worlds: scenes of coloured shapes with caption knobs.", no_args_is_help=True)
+lab_app = typer.Typer(help="Experiments: sweeps over data knobs.", no_args_is_help=True)
+console = Console()
+
+
+@synth_app.command("generate")
+def synth_generate(
+    config: Annotated[str, typer.Argument(help="YAML/TOML with sections world, captions, dataset.")],
+    out: Annotated[str | None, typer.Option("-o", "--out", help="Override dataset.out.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override dataset.workers.")] = None,
+    n_train: Annotated[int | None, typer.Option(help="Override dataset.n_train.")] = None,
+    n_test: Annotated[int | None, typer.Option(help="Override dataset.n_test.")] = None,
+) -> None:
+    """Render scenes and captions into image shards + manifest.parquet + meta.json."""
+    from clipcomp.lab import load_sections, parse
+    from clipcomp.synth.dataset import generate
+
+    raw = load_sections(config)
+    for key, value in (("out", out), ("workers", workers), ("n_train", n_train), ("n_test", n_test)):
+        if value is not None:
+            raw.setdefault("dataset", {})[key] = value
+    s = parse(raw, config)
+    meta = generate(s["world"], s["captions"], s["dataset"])
+    console.print(f"{s['dataset'].out}: {meta['n_train']:,} train + {meta['n_test']:,} test scenes in "
+                  f"{meta['n_shards']} shards ({meta.get('images_per_second') or 0:,.0f} images/s)")
+
+
+def train_cmd(
+    config: Annotated[str, typer.Argument(help="YAML/TOML with a 'train' section (other sections ignored).")],
+    data: Annotated[str | None, typer.Option(help="Override train.data.")] = None,
+    out: Annotated[str | None, typer.Option("-o", "--out", help="Override train.out.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override train.steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override train.batch_size.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    pretrained: Annotated[str | None, typer.Option(help="Fine-tune from a tag, checkpoint or model dir.")] = None,
+) -> None:
+    """Contrastive training (resumes from OUT/checkpoint.pt); under torchrun, DistributedDataParallel."""
+    from clipcomp.lab import load_sections, parse
+    from clipcomp.train.trainer import train
+
+    raw = load_sections(config)
+    for key, value in (("data", data), ("out", out), ("steps", steps), ("batch_size", batch_size), ("seed", seed),
+                       ("pretrained", pretrained)):
+        if value is not None:
+            raw.setdefault("train", {})[key] = value
+    cfg = parse(raw, config)["train"]
+    res = train(cfg)
+    if int(os.environ.get("RANK", 0)) == 0:
+        last = res["last"]
+        console.print(f"{cfg.out}: step {res['steps_done']}/{cfg.steps} (resumed from {res['resumed_from']}), "
+                      f"loss {last.get('loss', float('nan')):.4f}, {res['images_per_s'] or 0:,.0f} images/s; "
+                      f"weights: {os.path.join(cfg.out, 'final.pt')}")
+
+
+def eval_binding(
+    data: Annotated[str, typer.Argument(help="Synthetic dataset directory (its 'test' split is probed).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="open_clip architecture.")] = "clipcomp-tiny",
+    pretrained: Annotated[str | None, typer.Option(help="Trained weights (e.g. runs/train/final.pt).")] = None,
+    scenes: Annotated[int, typer.Option(help="How many held-out scenes.")] = 1000,
+    split: Annotated[str, typer.Option(help="Which split to probe.")] = "test",
+    seed: Annotated[int, typer.Option(help="Seed of the probe choices.")] = 0,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")] = "runs/binding",
+) -> None:
+    """Binding probes: attribute swap / replace attribute / replace object (image→text), swap (text→image)."""
+    import numpy as np
+
+    from clipcomp.embed import Embedder
+    from clipcomp.models import load_model
+    from clipcomp.synth.dataset import SynthDataset
+    from clipcomp.tasks import binding, write_result
+
+    ds = SynthDataset(data, split)
+    n = min(scenes, len(ds))
+    lm = load_model(model, pretrained, device=device)
+    world = ds.meta["settings"]["world"]
+    res = binding.evaluate(Embedder(lm, cache_dir=None), ds.scenes()[:n], ds.images(np.arange(n)), seed=seed,
+                           colours=world["colours"], shapes=world["shapes"], name=os.path.basename(data.rstrip("/")))
+    write_result(res, out, {"model": model, "pretrained": pretrained, "identity": lm.identity, "device": lm.device,
+                            "precision": lm.precision})
+    t = Table(title=f"binding probes · {n} held-out scenes", show_header=False, title_justify="left")
+    for k, v in res.metrics.items():
+        if not isinstance(v, dict):
+            t.add_row(k, f"{v:.4f}")
+    console.print(t)
+
+
+@lab_app.command("sweep")
+def lab_sweep(config: Annotated[str, typer.Argument(help="YAML/TOML with world/captions/dataset/train + sweep.")],
+              quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False) -> None:
+    """Run a knob grid (or named cells) × seeds with the same step budget; results table + plot."""
+    from clipcomp.lab import sweep
+
+    res = sweep(config, progress=not quiet)
+    console.print(res["table"])

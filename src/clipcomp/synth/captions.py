@@ -1,0 +1,125 @@
+"""Captions with the data knobs of Gurung et al. (2025), and the binding-probe captions.
+
+Knobs (all probabilities, seeded):
+  attribute_density  each attribute (colour, size) of a mentioned object is named with this probability
+  completeness       each object other than the anchor is mentioned with this probability
+  saliency_bias      the anchor (always mentioned) is a largest object with this probability, otherwise one
+                     of the smaller objects (any object when all are equally large)
+  order_shuffle      mentioned objects are listed in random order with this probability, else left to right
+  templates          sentence frames with `{objects}`, picked uniformly
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from clipcomp.errors import ClipcompError
+from clipcomp.synth.world import SIZE_FRACTION, Obj, Scene
+
+DEFAULT_TEMPLATES = ("{objects}", "a picture of {objects}", "an image with {objects}",
+                     "{objects} on a dark background")
+ATTRIBUTES = ("size", "colour")
+
+
+@dataclass
+class CaptionKnobs:
+    attribute_density: float = 1.0
+    completeness: float = 1.0
+    saliency_bias: float = 0.0
+    order_shuffle: float = 0.5
+    templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+
+    def validate(self, where: str = "captions") -> None:
+        for name in ("attribute_density", "completeness", "saliency_bias", "order_shuffle"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ClipcompError(f"{where}.{name}: {v!r} is not a probability in [0, 1]")
+        if not self.templates:
+            raise ClipcompError(f"{where}.templates: at least one template")
+        for t in self.templates:
+            if t.count("{objects}") != 1:
+                raise ClipcompError(f"{where}.templates: {t!r} must contain {{objects}} exactly once")
+
+
+@dataclass
+class CaptionTruth:
+    caption: str
+    mentioned: list[int]  # indices into scene.objects, in caption order
+    attributes: list[list[str]]  # per mentioned object, the attributes named
+    anchor: int
+
+
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def phrase(obj: Obj, attrs: list[str] | tuple[str, ...] = ATTRIBUTES) -> str:
+    words = [obj.size] if "size" in attrs else []
+    if "colour" in attrs:
+        words.append(obj.colour)
+    words.append(obj.shape)
+    return f"{article(words[0])} {' '.join(words)}"
+
+
+def join(phrases: list[str]) -> str:
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _largest(scene: Scene) -> list[int]:
+    fr = [SIZE_FRACTION[o.size] for o in scene.objects]
+    top = max(fr)
+    return [i for i, f in enumerate(fr) if f == top]
+
+
+def caption_scene(scene: Scene, knobs: CaptionKnobs, rng: np.random.Generator) -> CaptionTruth:
+    k = len(scene.objects)
+    largest = _largest(scene)
+    others = [i for i in range(k) if i not in largest]
+    pool = others if others and rng.random() >= knobs.saliency_bias else largest
+    anchor = int(rng.choice(pool))
+    mentioned = [anchor] + [i for i in range(k) if i != anchor and rng.random() < knobs.completeness]
+    if rng.random() < knobs.order_shuffle:
+        mentioned = [mentioned[i] for i in rng.permutation(len(mentioned))]
+    else:
+        mentioned = sorted(mentioned, key=lambda i: (scene.objects[i].x, scene.objects[i].y))
+    attrs = [[a for a in ATTRIBUTES if rng.random() < knobs.attribute_density] for _ in mentioned]
+    objects = join([phrase(scene.objects[i], a) for i, a in zip(mentioned, attrs, strict=True)])
+    template = knobs.templates[int(rng.integers(len(knobs.templates)))]
+    return CaptionTruth(template.format(objects=objects), mentioned, attrs, anchor)
+
+
+# ------------------------------------------------------------------------------------------ probes
+def left_to_right(scene: Scene) -> list[int]:
+    return sorted(range(len(scene.objects)), key=lambda i: (scene.objects[i].x, scene.objects[i].y))
+
+
+def full_caption(scene: Scene, objects: list[Obj] | None = None) -> str:
+    """Every object with every attribute, left to right: the canonical probe caption."""
+    objs = list(objects if objects is not None else scene.objects)
+    return join([phrase(objs[i]) for i in left_to_right(scene)])
+
+
+def swap_colours(scene: Scene, i: int, j: int) -> list[Obj]:
+    objs = list(scene.objects)
+    a, b = objs[i], objs[j]
+    objs[i] = Obj(a.shape, b.colour, a.size, a.x, a.y, a.extent)
+    objs[j] = Obj(b.shape, a.colour, b.size, b.x, b.y, b.extent)
+    return objs
+
+
+def replace_colour(scene: Scene, i: int, colour: str) -> list[Obj]:
+    objs = list(scene.objects)
+    a = objs[i]
+    objs[i] = Obj(a.shape, colour, a.size, a.x, a.y, a.extent)
+    return objs
+
+
+def replace_shape(scene: Scene, i: int, shape: str) -> list[Obj]:
+    objs = list(scene.objects)
+    a = objs[i]
+    objs[i] = Obj(shape, a.colour, a.size, a.x, a.y, a.extent)
+    return objs
