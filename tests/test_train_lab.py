@@ -168,3 +168,28 @@ sweep:
     assert (tmp_path / "sw" / "results.md").exists() and (tmp_path / "sw" / "binding.png").stat().st_size > 5000
     again = sweep(str(cfg), progress=False)  # finished runs are reused
     assert [r["binding_accuracy"] for r in again["rows"]] == [r["binding_accuracy"] for r in res["rows"]]
+
+
+def test_torchrun_ddp_matches_single_process(tmp_path, small_data):
+    """Two CPU processes (gloo) with gathered features train like one process on the global batch."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "t.yaml"
+    common = (f"train: {{data: {small_data}, model: clipcomp-micro, steps: 3, batch_size: 16, warmup: 1, "
+              f"log_every: 1, threads: 1, lr: 0.0005, out: OUT}}\n")
+    cfg.write_text(common.replace("OUT", str(tmp_path / "ddp")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "clipcomp.cli", "train", str(cfg)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = tmp_path / "single.yaml"
+    single.write_text(common.replace("OUT", str(tmp_path / "one")))
+    main(["train", str(single)])
+    a = torch.load(tmp_path / "ddp" / "final.pt", weights_only=False)["state_dict"]
+    b = torch.load(tmp_path / "one" / "final.pt", weights_only=False)["state_dict"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=2e-5)
+    assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 3  # rank 0 logs alone

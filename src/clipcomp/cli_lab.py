@@ -65,7 +65,8 @@ def train_cmd(
 
 def eval_binding(
     data: Annotated[str, typer.Argument(help="Synthetic dataset directory (its 'test' split is probed).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="open_clip architecture.")] = "clipcomp-tiny",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="open_clip architecture (default: the one "
+                                              "recorded in the checkpoint, else clipcomp-tiny).")] = None,
     pretrained: Annotated[str | None, typer.Option(help="Trained weights (e.g. runs/train/final.pt).")] = None,
     scenes: Annotated[int, typer.Option(help="How many held-out scenes.")] = 1000,
     split: Annotated[str, typer.Option(help="Which split to probe.")] = "test",
@@ -87,7 +88,7 @@ def eval_binding(
     world = ds.meta["settings"]["world"]
     res = binding.evaluate(Embedder(lm, cache_dir=None), ds.scenes()[:n], ds.images(np.arange(n)), seed=seed,
                            colours=world["colours"], shapes=world["shapes"], name=os.path.basename(data.rstrip("/")))
-    write_result(res, out, {"model": model, "pretrained": pretrained, "identity": lm.identity, "device": lm.device,
+    write_result(res, out, {"model": lm.name, "pretrained": pretrained, "identity": lm.identity, "device": lm.device,
                             "precision": lm.precision})
     t = Table(title=f"binding probes · {n} held-out scenes", show_header=False, title_justify="left")
     for k, v in res.metrics.items():

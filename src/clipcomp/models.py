@@ -132,6 +132,19 @@ def _load_training_checkpoint(model, path: str) -> bool:
     return False
 
 
+def checkpoint_model_name(path: str | None) -> str | None:
+    """The architecture recorded in a clipcomp training checkpoint (None for anything else)."""
+    if not path or not os.path.isfile(path) or not path.endswith((".pt", ".pth", ".ckpt")):
+        return None
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - not a torch checkpoint: the caller reports it when loading
+        return None
+    return obj.get("model") if isinstance(obj, dict) else None
+
+
 def load_model(
     name: str | None = "clipcomp-tiny",
     pretrained: str | None = None,
@@ -146,6 +159,8 @@ def load_model(
 
     dev = pick_device(device)
     prec = pick_precision(precision, dev)
+    if name is None and pretrained and not os.path.isdir(pretrained):
+        name = checkpoint_model_name(pretrained) or "clipcomp-tiny"
     model_name = name
     source: dict[str, Any] = {"model": name, "pretrained": pretrained}
     kwargs: dict[str, Any] = {"precision": prec if prec in ("fp16", "bf16", "fp32") else "fp32", "device": dev}
