@@ -7,20 +7,10 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import run_cli
 
-from clipcomp.cli import main
 from clipcomp.cooccur import BuildOptions, build_stats
 from clipcomp.errors import ClipcompError
-
-
-def run_cli(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def _one_line_error(err: str) -> str:

@@ -12,26 +12,14 @@ import pytest
 if importlib.util.find_spec("open_clip") is None:  # not importorskip: open_clip needs the torchvision step first
     pytest.skip("open_clip not installed (pip install 'clipcomp[eval]')", allow_module_level=True)
 
-from conftest import shared_path  # noqa: E402
-
-from clipcomp.cli import main  # noqa: E402
+from conftest import run_cli, shared_path  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "coco_sample"
 
 
-def run(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = exc.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
 def test_zeroshot_cli_on_manifest(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CLIPCOMP_CACHE", str(tmp_path / "cache"))
-    code, out, err = run(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "-o", str(tmp_path / "zs"),
+    code, out, err = run_cli(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "-o", str(tmp_path / "zs"),
                           "--templates", "simple", "--loader-workers", "0"], capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "zs" / "summary.json").read_text())
@@ -43,19 +31,19 @@ def test_zeroshot_cli_on_manifest(tmp_path, capsys, monkeypatch):
 def test_retrieval_and_sugarcrepe_on_coco_mini_then_pmi(tmp_path, capsys, monkeypatch, cc3m_path):
     coco = shared_path("coco_mini")
     monkeypatch.setenv("CLIPCOMP_CACHE", str(tmp_path / "cache"))
-    code, _, err = run(["eval", "retrieval", str(coco / "annotations" / "captions_val2017.json"),
+    code, _, err = run_cli(["eval", "retrieval", str(coco / "annotations" / "captions_val2017.json"),
                         "-o", str(tmp_path / "ret"), "--loader-workers", "0"], capsys)
     assert code == 0, err
     s = json.loads((tmp_path / "ret" / "summary.json").read_text())
     assert s["metrics"]["n_images"] == 79 and s["metrics"]["n_captions"] == 395
-    code, _, err = run(["eval", "select", str(shared_path("sugarcrepe")), "--images", str(coco / "val2017"),
+    code, _, err = run_cli(["eval", "select", str(shared_path("sugarcrepe")), "--images", str(coco / "val2017"),
                         "--skip-bad", "-o", str(tmp_path / "sc"), "--loader-workers", "0"], capsys)
     assert code == 0, err
     s = json.loads((tmp_path / "sc" / "summary.json").read_text())
     assert s["n_items"] == 211 and len(s["skipped"]) == 7511 - 211
-    code, _, err = run(["stats", "build", cc3m_path, "-o", str(tmp_path / "st"), "-q"], capsys)
+    code, _, err = run_cli(["stats", "build", cc3m_path, "-o", str(tmp_path / "st"), "-q"], capsys)
     assert code == 0, err
-    code, out, err = run(["analyze", "pmi", str(tmp_path / "sc"), "--stats", str(tmp_path / "st"),
+    code, out, err = run_cli(["analyze", "pmi", str(tmp_path / "sc"), "--stats", str(tmp_path / "st"),
                           "-o", str(tmp_path / "an"), "--boot", "100"], capsys)
     assert code == 0, err
     assert (tmp_path / "an" / "report.md").exists() and (tmp_path / "an" / "pmi_curve.png").exists()
@@ -65,19 +53,19 @@ def test_missing_image_error_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CLIPCOMP_CACHE", str(tmp_path / "cache"))
     (tmp_path / "m.csv").write_text(f"path,label\n{SAMPLE / 'images' / 'missing.jpg'},cat\n"
                                     f"{next((SAMPLE / 'images').iterdir())},dog\n")
-    code, _, err = run(["eval", "zeroshot", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"),
+    code, _, err = run_cli(["eval", "zeroshot", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"),
                         "--loader-workers", "0"], capsys)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "missing.jpg: image not found" in lines[0]
-    code, _, err = run(["eval", "zeroshot", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"), "--skip-bad",
+    code, _, err = run_cli(["eval", "zeroshot", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"), "--skip-bad",
                         "--loader-workers", "0"], capsys)
     assert code == 0
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["skipped"][0]["reason"] == "not found"
 
 
 def test_unknown_model_cli(tmp_path, capsys):
-    code, _, err = run(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "--model", "ViT-B-3", "-o",
+    code, _, err = run_cli(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "--model", "ViT-B-3", "-o",
                         str(tmp_path / "o")], capsys)
     assert code == 2 and "unknown model 'ViT-B-3'" in err and "close matches" in err
 

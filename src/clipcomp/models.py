@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from clipcomp.errors import ClipcompError
+from clipcomp.errors import ClipcompError, file_sha256
 
 SMALL_MODELS = ("clipcomp-micro", "clipcomp-tiny", "clipcomp-small")
 _REGISTERED = False
@@ -94,14 +94,6 @@ class LoadedModel:
         return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision, torch.float32)
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _state_digest(model) -> str:
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
@@ -171,14 +163,14 @@ def load_model(
         model_name = f"local-dir:{pretrained}"
         with open(cfg, encoding="utf-8") as f:
             source["config"] = json.load(f)
-        source["weights_sha256"] = sorted(_file_digest(os.path.join(pretrained, w)) for w in os.listdir(pretrained)
+        source["weights_sha256"] = sorted(file_sha256(os.path.join(pretrained, w)) for w in os.listdir(pretrained)
                                           if w.endswith((".bin", ".safetensors", ".pt")))
         pre = None
     elif pretrained and (os.path.isfile(pretrained) or os.sep in pretrained or pretrained.endswith(
             (".pt", ".pth", ".bin", ".safetensors", ".ckpt"))):
         if not os.path.isfile(pretrained):
             raise ClipcompError(f"{pretrained}: checkpoint file not found")
-        source["weights_sha256"] = _file_digest(pretrained)
+        source["weights_sha256"] = file_sha256(pretrained)
         pre = pretrained
     else:
         pre = pretrained

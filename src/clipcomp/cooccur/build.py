@@ -23,7 +23,7 @@ from clipcomp.cooccur.engine import Runner
 from clipcomp.cooccur.merge import merge_lemma_counts, merge_pair_partials, select_vocabulary, sum_arrays
 from clipcomp.cooccur.work import WorkContext, part, warm_up
 from clipcomp.corpus import ReadTally, Task, plan_tasks
-from clipcomp.errors import ClipcompError
+from clipcomp.errors import ClipcompError, file_sha256
 from clipcomp.stats import CONCEPTS_FILE, META_FILE, PAIRS_FILE, VOCAB_FILE, write_concepts, write_pairs
 
 WORK_DIR = "_work"
@@ -86,14 +86,6 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     return out
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _task_sizes(files: list[dict]) -> tuple[int, int]:
@@ -175,7 +167,7 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
     settings = {
         "text_column": opts.text_column, "input_format": opts.input_format, "header": opts.header,
         "vocab": os.path.abspath(opts.vocab) if opts.vocab else None,
-        "vocab_sha256": _sha256(opts.vocab) if opts.vocab else None,
+        "vocab_sha256": file_sha256(opts.vocab) if opts.vocab else None,
         "min_count": None if opts.vocab else opts.min_count,
         "max_concepts": None if opts.vocab else opts.max_concepts,
         "lemmatizer": opts.lemmatizer, "stopwords": opts.stopwords, "smoothing": opts.smoothing,
