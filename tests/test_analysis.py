@@ -154,3 +154,16 @@ def test_vqa_yes_bias(tmp_path, constructed_stats):
     y = np.array([r["prediction"] == "yes" for r in yes], dtype=float)
     assert res["yes_given_yes"]["pearson"] == pytest.approx(np.corrcoef(x, y)[0, 1])
     assert res["accuracy"]["accuracy"] == pytest.approx(np.mean([r["answer"] == r["prediction"] for r in rows]))
+
+
+def test_cli_with_pmi_given_in_the_results(tmp_path):
+    rng = np.random.default_rng(5)
+    pmi = rng.normal(size=300)
+    correct = (pmi + rng.normal(size=300) > 0).astype(int)
+    pq.write_table(pa.table({"pmi": pmi, "correct": correct}), tmp_path / "r.parquet")
+    main(["analyze", "pmi", str(tmp_path / "r.parquet"), "-o", str(tmp_path / "a"), "--bins", "5", "--boot", "50"])
+    res = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    assert res["pearson"] == pytest.approx(np.corrcoef(pmi, correct)[0, 1])
+    order = np.argsort(pmi, kind="stable")
+    assert res["gap"] == pytest.approx(correct[order[-15:]].mean() - correct[order[:15]].mean())
+    assert [b["n"] for b in res["bins"]] == [60] * 5

@@ -130,7 +130,7 @@ def partial_correlation(x: np.ndarray, y: np.ndarray, covariates: np.ndarray) ->
 
 def top_bottom_gap(x: np.ndarray, y: np.ndarray, fraction: float = 0.05) -> tuple[float, float, float, int]:
     """(accuracy of the top `fraction` of items by x) − (bottom fraction); returns gap, top, bottom, k."""
-    k = max(1, int(round(fraction * x.size)))
+    k = max(1, int(math.floor(fraction * x.size + 0.5)))  # round half up: 5% of 210 items is 11
     order = np.argsort(x, kind="stable")
     bottom, top = y[order[:k]].mean(), y[order[-k:]].mean()
     return float(top - bottom), float(top), float(bottom), k
@@ -257,6 +257,29 @@ def _group_level(groups: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict | Non
     acc = np.bincount(inv, weights=y) / np.bincount(inv)
     gx = np.bincount(inv, weights=x) / np.bincount(inv)
     return {"n_groups": int(keys.size), "pearson": _pearson(gx, acc), "spearman": _spearman(gx, acc)}
+
+
+def analyze_given_pmi(items: pa.Table, pmi_column: str = "pmi", correct_column: str = "correct",
+                      n_bins: int = 10, tail: float = 0.05, n_boot: int = 1000, seed: int = 0
+                      ) -> tuple[pa.Table, PMIAnalysis]:
+    """The analysis on PMI values already in the results (e.g. from another tool); frequency covariates come
+    from `log_freq_a`/`log_freq_b` or `count_a`/`count_b` columns when present."""
+    for c in (pmi_column, correct_column):
+        if c not in items.column_names:
+            raise ClipcompError(f"results have no column {c!r} (columns: {', '.join(items.column_names)})")
+    pmi = np.asarray(items.column(pmi_column).to_numpy(zero_copy_only=False), dtype=np.float64)
+    correct = np.asarray(items.column(correct_column).to_numpy(zero_copy_only=False), dtype=np.float64)
+    freq = None
+    for a, b, log in (("log_freq_a", "log_freq_b", False), ("count_a", "count_b", True)):
+        if a in items.column_names and b in items.column_names:
+            fa = np.asarray(items.column(a).to_numpy(zero_copy_only=False), dtype=np.float64)
+            fb = np.asarray(items.column(b).to_numpy(zero_copy_only=False), dtype=np.float64)
+            freq = np.log(np.column_stack([fa, fb])) if log else np.column_stack([fa, fb])
+            break
+    status = ["ok" if np.isfinite(v) else ("unseen_pair" if v == -np.inf else "no_pmi") for v in pmi]
+    res = analyze(pmi, correct, freq, status, None, n_bins, tail, n_boot, seed)
+    res.settings.update({"correct_column": correct_column, "pmi_column": pmi_column})
+    return items, res
 
 
 def analyze_results(items: pa.Table, stats: ConceptStats, correct_column: str = "correct",

@@ -153,8 +153,10 @@ def _print_analysis(res, out: str, title: str) -> None:
 @analyze_app.command("pmi")
 def analyze_pmi(
     results: Annotated[str, typer.Argument(help="Per-item results (items.parquet, its folder, CSV, JSONL).")],
-    stats: Annotated[str, typer.Option("--stats", help="ConceptStats directory.")],
+    stats: Annotated[str | None, typer.Option("--stats", help="ConceptStats directory.")] = None,
     out: OutOpt = "runs/analysis",
+    pmi_column: Annotated[str | None, typer.Option(help="Use this column's PMI values as given (no --stats "
+                                                        "needed); default 'pmi' when present and no --stats.")] = None,
     pairs: Annotated[str | None, typer.Option(help="Two columns holding the item's concept pair: A,B.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column whose text gives the concepts.")] = None,
     correct_column: Annotated[str, typer.Option(help="0/1 (or score) column.")] = "correct",
@@ -171,6 +173,19 @@ def analyze_pmi(
     from clipcomp.stats import ConceptStats
 
     table = _read_results(results)
+    if pmi_column is None and stats is None and "pmi" in table.column_names:
+        pmi_column = "pmi"
+    if pmi_column is not None:
+        from clipcomp.analysis import analyze_given_pmi
+
+        joined, res = analyze_given_pmi(table, pmi_column, correct_column, bins, tail, boot, seed)
+        os.makedirs(out, exist_ok=True)
+        pq.write_table(joined, os.path.join(out, "items.parquet"))
+        write_report(res, out, "Accuracy vs PMI", {"results": results, "pmi": f"column {pmi_column!r}"})
+        _print_analysis(res, out, "Accuracy vs PMI")
+        return
+    if stats is None:
+        raise ClipcompError(f"{results}: pass --stats DIR (or results with a 'pmi' column / --pmi-column)")
     pair_cols = None
     if pairs:
         parts = [p.strip() for p in pairs.split(",")]
