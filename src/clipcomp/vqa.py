@@ -8,8 +8,6 @@ accuracy min(1, #humans who gave the prediction / 3), else exact match.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 
@@ -19,7 +17,7 @@ import pyarrow as pa
 from clipcomp.analysis import PMIAnalysis, analyze, attach_pmi
 from clipcomp.errors import ClipcompError
 from clipcomp.stats import ConceptStats
-from clipcomp.tasks.common import read_table, require_columns
+from clipcomp.tasks.common import read_json, read_table, require_columns
 
 _PUNCT = re.compile(r"[^\w\s]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -30,16 +28,6 @@ def normalize_answer(text: str | None) -> str:
     t = _PUNCT.sub(" ", t)
     t = _ARTICLES.sub(" ", t)
     return " ".join(t.split())
-
-
-def _load_json(path: str):
-    if not os.path.exists(path):
-        raise ClipcompError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except ValueError as exc:
-            raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
 
 
 def load_vqa(questions: str, annotations: str | None = None, predictions: str | None = None) -> pa.Table:
@@ -54,9 +42,9 @@ def load_vqa(questions: str, annotations: str | None = None, predictions: str | 
         return table
     if annotations is None or predictions is None:
         raise ClipcompError("VQAv2 JSON input needs --questions, --annotations and --predictions together")
-    q = _load_json(questions)
-    a = _load_json(annotations)
-    p = _load_json(predictions)
+    q = read_json(questions)
+    a = read_json(annotations)
+    p = read_json(predictions)
     qs = q.get("questions") if isinstance(q, dict) else q
     anns = a.get("annotations") if isinstance(a, dict) else a
     if not isinstance(qs, list) or not isinstance(anns, list) or not isinstance(p, list):

@@ -49,6 +49,17 @@ def read_table(path: str) -> pa.Table:
     raise ClipcompError(f"{path}: unknown manifest type (expected .parquet, .csv, .tsv or .jsonl)")
 
 
+def read_json(path: str):
+    """A whole JSON file, with one-line errors for a missing file or invalid JSON."""
+    if not os.path.exists(path):
+        raise ClipcompError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except ValueError as exc:
+            raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
+
+
 def require_columns(table: pa.Table, columns: list[str], path: str, what: str = "") -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:

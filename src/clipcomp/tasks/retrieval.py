@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
-from clipcomp.tasks.common import TaskResult, resolve
+from clipcomp.tasks.common import TaskResult, read_json, resolve
 
 KS = (1, 5, 10)
 
@@ -36,13 +35,7 @@ def default_image_root(json_path: str) -> str | None:
 
 
 def load_coco_captions(path: str, image_root: str | None = None) -> CaptionData:
-    if not os.path.exists(path):
-        raise ClipcompError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except ValueError as exc:
-        raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
+    obj = read_json(path)
     if not isinstance(obj, dict) or "images" not in obj or "annotations" not in obj:
         raise ClipcompError(f"{path}: expected COCO captions JSON with 'images' and 'annotations'")
     root = image_root or default_image_root(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -10,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
-from clipcomp.tasks.common import TaskResult, read_table, require_columns, resolve
+from clipcomp.tasks.common import TaskResult, read_json, read_table, require_columns, resolve
 
 
 @dataclass
@@ -34,13 +33,7 @@ def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
         else:
             expanded.append(f)
     for path in expanded:
-        if not os.path.exists(path):
-            raise ClipcompError(f"{path}: file not found")
-        with open(path, encoding="utf-8") as fh:
-            try:
-                obj = json.load(fh)
-            except ValueError as exc:
-                raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
+        obj = read_json(path)
         if not isinstance(obj, dict):
             raise ClipcompError(f"{path}: expected SugarCrepe JSON {{id: {{filename, caption, negative_caption}}}}")
         subset = os.path.splitext(os.path.basename(path))[0]
