@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from clipcomp.cli_bench import bench_app, quickstart_cmd
 from clipcomp.cli_eval import analyze_app, eval_app
 from clipcomp.cli_lab import eval_binding, lab_app, synth_app, train_cmd
 from clipcomp.errors import ClipcompError
@@ -29,7 +30,9 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(synth_app, name="synth")
 app.add_typer(lab_app, name="lab")
+app.add_typer(bench_app, name="bench")
 app.command("train")(train_cmd)
+app.command("quickstart")(quickstart_cmd)
 eval_app.command("binding")(eval_binding)
 
 

@@ -59,6 +59,24 @@ def coco_objects(instances_json: str, image_root: str, min_area: float = 1024.0,
     return sorted(out, key=lambda s: s.source_id)
 
 
+def rgba_objects(root: str) -> list[SourceObject]:
+    """RGBA concept images laid out as ROOT/<concept>/<image>.png (the concept is the folder name)."""
+    if not os.path.isdir(root):
+        raise ClipcompError(f"{root}: folder of RGBA concept images not found")
+    out = []
+    for concept in sorted(os.listdir(root)):
+        folder = os.path.join(root, concept)
+        if not os.path.isdir(folder) or concept.startswith("."):
+            continue
+        for fn in sorted(os.listdir(folder)):
+            if fn.lower().endswith((".png", ".webp", ".tif", ".tiff")):
+                path = os.path.join(folder, fn)
+                out.append(SourceObject(f"rgba:{concept}/{fn}", concept.replace("_", " "), path))
+    if not out:
+        raise ClipcompError(f"{root}: no RGBA images (expected ROOT/<concept>/<image>.png)")
+    return out
+
+
 def polygon_mask(size: tuple[int, int], polygons) -> np.ndarray:
     """Boolean H×W mask of COCO polygons (even-odd union of the parts)."""
     m = Image.new("L", size, 0)

@@ -1,0 +1,191 @@
+"""`clipcomp quickstart` (PMI in miniature) and `clipcomp bench genpairs|paste` (PMI-controlled benchmarks)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(help="PMI-controlled benchmarks: GenPairs pair manifests, captions, images; pasted edits.",
+                        no_args_is_help=True)
+console = Console()
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def quickstart_cmd(
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory (stages already done are reused).")]
+    = "runs/quickstart",
+    steps: Annotated[int, typer.Option(help="Training steps per model.")] = 1000,
+    n_train: Annotated[int, typer.Option(help="Training scenes per world.")] = 40_000,
+    per_pair: Annotated[int, typer.Option(help="Test scenes per (class, partner) pair and benchmark.")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
+    model: Annotated[str, typer.Option(help="open_clip architecture (clipcomp-micro/-tiny/-small or any).")]
+    = "clipcomp-micro",
+    seed: Annotated[int, typer.Option(help="Seed of the design, the data and the training.")] = 0,
+    decay: Annotated[float, typer.Option(help="Weight ratio between a class's successive partners.")] = 0.5,
+    never: Annotated[int, typer.Option(help="Partners per class that never co-occur with it.")] = 1,
+    completeness: Annotated[float, typer.Option(help="Caption knob: chance the second object is named.")] = 0.5,
+    attribute_density: Annotated[float, typer.Option(help="Caption knob: chance each attribute is named.")] = 0.0,
+    classes: Annotated[str | None, typer.Option(help="Class shapes, comma-separated.")] = None,
+    partners: Annotated[str | None, typer.Option(help="Partner shapes, comma-separated.")] = None,
+    control: Annotated[bool, typer.Option("--control/--no-control", help="Also train on uniform co-occurrence.")]
+    = True,
+    finetune: Annotated[bool, typer.Option("--finetune-paste/--no-finetune-paste",
+                                           help="Also fine-tune the PMI model with pasted-object augmentation.")]
+    = True,
+    finetune_steps: Annotated[int, typer.Option(help="Fine-tuning steps.")] = 300,
+    area_fraction: Annotated[float, typer.Option(help="Pasted object's share of the image area.")] = 0.1,
+    workers: Annotated[int, typer.Option(help="Processes for scene generation.")] = 2,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.")] = False,
+) -> None:
+    """PMI in miniature: a world with set co-occurrences → ConceptStats → train → zero-shot → PMI report."""
+    from clipcomp.miniature.pipeline import QuickstartConfig, run
+    from clipcomp.miniature.report import headline
+
+    cfg = QuickstartConfig(out=out, steps=steps, n_train=n_train, per_pair=per_pair, batch_size=batch_size,
+                           model=model, seed=seed, decay=decay, never=never, completeness=completeness,
+                           attribute_density=attribute_density, control=control, finetune=finetune,
+                           finetune_steps=finetune_steps, area_fraction=area_fraction, workers=workers, device=device)
+    if classes:
+        cfg.classes = _csv(classes)
+    if partners:
+        cfg.partners = _csv(partners)
+    summary = run(cfg, progress=not quiet)
+    t = Table(title=f"PMI in miniature · {os.path.join(out, 'report.md')}", title_justify="left")
+    for col in ("model", "benchmark", "accuracy", "r (item)", "r (pairs)", "top−bottom 5% gap", "never-together acc."):
+        t.add_column(col, justify="left" if col in ("model", "benchmark") else "right")
+    for r in headline(summary):
+        t.add_row(r["model"], r["benchmark"], f"{r['accuracy']:.3f}", f"{r['r']:.3f}",
+                  "n/a" if r["r_pairs"] is None else f"{r['r_pairs']:.3f}", f"{r['gap'] * 100:.1f} pts",
+                  "n/a" if r["unseen"] is None else f"{r['unseen']:.3f}")
+    console.print(t)
+    console.print(f"report: {os.path.join(out, 'report.md')}  plot: {os.path.join(out, 'pmi_curve.png')}  "
+                  f"({summary['seconds'] / 60:.1f} min)")
+
+
+def _classes(spec: str) -> list[str]:
+    """imagenet | a file (one class per line) | a comma-separated list."""
+    from clipcomp.benchmarks.genpairs import imagenet_classnames
+    from clipcomp.errors import ClipcompError
+
+    if spec == "imagenet":
+        return imagenet_classnames()
+    if os.path.exists(spec):
+        with open(spec, encoding="utf-8") as f:
+            names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        if not names:
+            raise ClipcompError(f"{spec}: no class names (one per line expected)")
+        return names
+    if "," in spec or " " not in spec:
+        return _csv(spec) or []
+    raise ClipcompError(f"--classes {spec!r}: not 'imagenet', a file, or a comma-separated list")
+
+
+@bench_app.command("genpairs")
+def bench_genpairs(
+    stats: Annotated[str, typer.Argument(help="ConceptStats directory (clipcomp stats build).")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory (manifest.parquet, images/).")],
+    classes: Annotated[str, typer.Option(help="'imagenet' (1,000 shipped names), a file, or a,b,c.")] = "imagenet",
+    per_quantile: Annotated[int, typer.Option(help="Partners drawn per PMI quantile and class.")] = 2,
+    quantiles: Annotated[int, typer.Option(help="PMI quantile bins per class.")] = 5,
+    unseen: Annotated[int, typer.Option(help="Never-co-occurring partners per class.")] = 2,
+    min_concreteness: Annotated[float, typer.Option(help="Brysbaert concreteness threshold (1–5).")] = 4.0,
+    seed: Annotated[int, typer.Option(help="Seed of every choice (pairs, templates, image noise).")] = 0,
+    captions: Annotated[str, typer.Option(help="'template' or a local transformers causal-LM directory.")]
+    = "template",
+    prompt: Annotated[str | None, typer.Option(help="LLM prompt with {cls} and {concept} (default: the paper's).")]
+    = None,
+    temperature: Annotated[float, typer.Option(help="LLM sampling temperature (0: greedy).")] = 0.0,
+    images: Annotated[str | None, typer.Option(help="A local diffusers pipeline directory: draw every caption.")]
+    = None,
+    steps: Annotated[int, typer.Option(help="Diffusion steps.")] = 28,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 3.5,
+    size: Annotated[int | None, typer.Option(help="Image height and width (default: the pipeline's).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Captions/images per batch.")] = 4,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+) -> None:
+    """GenPairs: per class, partners over the PMI range (concrete, not classes, not numbers) → captions → images."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.benchmarks.captioners import DEFAULT_PROMPT, HFCaptioner, TemplateCaptioner, add_captions
+    from clipcomp.benchmarks.genpairs import sample_pairs
+    from clipcomp.stats import ConceptStats
+
+    st = ConceptStats.load(stats)
+    table, skipped = sample_pairs(st, _classes(classes), per_quantile, quantiles, unseen, min_concreteness, seed)
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} class(es) are not concepts of {stats} and were skipped[/yellow] "
+                      f"(e.g. {', '.join(skipped[:5])})")
+    if captions == "template":
+        captioner = TemplateCaptioner(seed=seed)
+    else:
+        captioner = HFCaptioner(captions, prompt or DEFAULT_PROMPT, temperature=temperature, batch_size=batch_size,
+                                seed=seed, device=device)
+    table = add_captions(table, captioner)
+    os.makedirs(out, exist_ok=True)
+    pq.write_table(table, os.path.join(out, "manifest.parquet"))
+    msg = f"{out}/manifest.parquet: {table.num_rows:,} pairs over {len(set(table.column('class').to_pylist()))} classes"
+    if images:
+        from clipcomp.benchmarks.imagegen import DiffusersImageGenerator, generate_images
+
+        gen = DiffusersImageGenerator(images, steps=steps, guidance=guidance, height=size, width=size,
+                                      batch_size=batch_size, device=device)
+        generate_images(table, out, gen, seed=seed)
+        msg += f"; images in {out}/images"
+    console.print(msg)
+
+
+@bench_app.command("paste")
+def bench_paste(
+    bases: Annotated[str, typer.Argument(help="Natural images: a class-folder tree or a manifest (path, label).")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory for the evaluation edits.")],
+    coco: Annotated[str | None, typer.Option(help="COCO instances JSON whose polygon objects are pasted.")] = None,
+    coco_images: Annotated[str | None, typer.Option(help="Image folder of the COCO JSON.")] = None,
+    rgba: Annotated[str | None, typer.Option(help="Folder of RGBA concept images, one sub-folder per concept.")]
+    = None,
+    area_fraction: Annotated[float, typer.Option(help="Pasted box as a fraction of the base image area.")] = 0.1,
+    position: Annotated[str, typer.Option(help="random | grid")] = "random",
+    per_base: Annotated[int, typer.Option(help="Edits per base image.")] = 1,
+    min_area: Annotated[float, typer.Option(help="Smallest COCO object area (pixels) to paste.")] = 1024.0,
+    eval_fraction: Annotated[float, typer.Option(help="Share of source images reserved for evaluation.")] = 0.5,
+    train_out: Annotated[str | None, typer.Option(help="Also write augmentation edits with the other sources.")]
+    = None,
+    stats: Annotated[str | None, typer.Option(help="ConceptStats: record PMI(label, concept) per edit.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of source choice and positions.")] = 0,
+) -> None:
+    """Pasted-object edits: masked objects pasted at an area fraction; eval/augmentation sources disjoint."""
+    from clipcomp.benchmarks import paste
+    from clipcomp.errors import ClipcompError
+    from clipcomp.stats import ConceptStats
+    from clipcomp.tasks.zeroshot import load_image_folder, load_manifest
+
+    data = load_image_folder(bases) if os.path.isdir(bases) else load_manifest(bases)
+    base_list = [(p, data.classnames[int(label)]) for p, label in zip(data.paths, data.labels, strict=True)]
+    if (coco is None) == (rgba is None):
+        raise ClipcompError("give the objects to paste: --coco JSON --coco-images DIR, or --rgba DIR")
+    if coco:
+        if not coco_images:
+            raise ClipcompError("--coco needs --coco-images (the folder of its images)")
+        sources = paste.coco_objects(coco, coco_images, min_area=min_area)
+    else:
+        sources = paste.rgba_objects(rgba)
+    if not sources:
+        raise ClipcompError("no objects to paste were found")
+    st = ConceptStats.load(stats) if stats else None
+    ev, tr = paste.split_sources(sources, eval_fraction, seed) if train_out else (sources, [])
+    table = paste.build(base_list, ev, out, area_fraction, position, per_base, seed, st)
+    msg = f"{out}: {table.num_rows:,} edits from {len(ev):,} source objects"
+    if train_out:
+        if not tr:
+            raise ClipcompError("no source objects left for augmentation; lower --eval-fraction")
+        ttable = paste.build(base_list, tr, train_out, area_fraction, position, per_base, seed + 1, st)
+        paste.check_disjoint(table, ttable)
+        msg += f"; {train_out}: {ttable.num_rows:,} augmentation edits from {len(tr):,} other objects (disjoint)"
+    console.print(msg)
