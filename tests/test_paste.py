@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -11,14 +13,22 @@ from PIL import Image
 from clipcomp.benchmarks import paste
 from clipcomp.errors import ClipcompError
 
+BUNDLED = Path(__file__).parent / "data" / "coco_sample"
 
-@pytest.fixture(scope="module")
-def coco():
+
+@pytest.fixture(scope="module", params=["bundled", "shared"])
+def coco(request):
+    """Real COCO images with their instance polygons: the 18-image excerpt kept in the repository (polygons
+    scaled with the images), and coco_mini from ../shared when present."""
+    if request.param == "bundled":
+        objs = paste.coco_objects(str(BUNDLED / "instances_val2017.json"), str(BUNDLED / "images"), min_area=400)
+        assert len(objs) > 20
+        return BUNDLED / "images", objs
     root = shared_path("coco_mini")
     objs = paste.coco_objects(str(root / "annotations" / "instances_val2017.json"), str(root / "val2017"),
                               min_area=4000)
     assert len(objs) > 50
-    return root, objs
+    return root / "val2017", objs
 
 
 def test_cut_out_follows_the_polygon(coco):
@@ -39,7 +49,7 @@ def test_cut_out_follows_the_polygon(coco):
 @pytest.mark.parametrize("fraction,position", [(0.1, "random"), (0.05, "grid"), (0.25, "random")])
 def test_area_fraction_bounds_and_mask(tmp_path, coco, fraction, position):
     root, objs = coco
-    bases = [(str(p), "scene") for p in sorted((root / "val2017").iterdir())[:6]]
+    bases = [(str(p), "scene") for p in sorted(root.iterdir())[:6]]
     table = paste.build(bases, objs, str(tmp_path / "out"), area_fraction=fraction, position=position, seed=1)
     for r in table.to_pylist():
         base = Image.open(r["base_image"])
@@ -59,7 +69,7 @@ def test_deterministic_and_disjoint_sources(tmp_path, coco):
     root, objs = coco
     ev, tr = paste.split_sources(objs, 0.5, seed=0)
     assert ev and tr and not ({s.image for s in ev} & {s.image for s in tr})
-    bases = [(str(p), "scene") for p in sorted((root / "val2017").iterdir())[:4]]
+    bases = [(str(p), "scene") for p in sorted(root.iterdir())[:4]]
     a = paste.build(bases, ev, str(tmp_path / "a"), seed=3)
     b = paste.build(bases, ev, str(tmp_path / "b"), seed=3)
     assert a.equals(b)

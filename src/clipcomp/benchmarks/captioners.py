@@ -66,6 +66,9 @@ class HFCaptioner:
             raise ClipcompError("the caption prompt must contain {cls} and {concept}")
         if not os.path.isdir(model_path):
             raise ClipcompError(f"{model_path}: not a local model directory (save_pretrained output expected)")
+        from clipcomp.torchvision_compat import ensure_torchvision
+
+        ensure_torchvision()  # transformers/diffusers import torchvision, whose PyPI build may not load
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer

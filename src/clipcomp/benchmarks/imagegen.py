@@ -26,6 +26,9 @@ class DiffusersImageGenerator:
             raise ClipcompError(f"{model_path}: no model_index.json; save the pipeline with save_pretrained")
         if steps < 1 or batch_size < 1:
             raise ClipcompError("steps and batch_size must be ≥ 1")
+        from clipcomp.torchvision_compat import ensure_torchvision
+
+        ensure_torchvision()  # transformers/diffusers import torchvision, whose PyPI build may not load
         try:
             import torch
             from diffusers import DiffusionPipeline

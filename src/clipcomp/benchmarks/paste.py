@@ -134,10 +134,12 @@ def place(base_size: tuple[int, int], patch_size: tuple[int, int], area_fraction
     return x, y, w, h
 
 
-def paste(base: Image.Image, patch: Image.Image, box: tuple[int, int, int, int]) -> tuple[Image.Image, np.ndarray]:
-    """Paste the RGBA patch resized to box; returns the edited RGB image and the pasted mask (H×W bool)."""
+def paste(base: Image.Image, patch: Image.Image, box: tuple[int, int, int, int],
+          resample: int = Image.BILINEAR) -> tuple[Image.Image, np.ndarray]:
+    """Paste the RGBA patch resized to box; returns the edited RGB image and the pasted mask (H×W bool).
+    Bilinear suits photos; flat-colour renderings use NEAREST so every pasted pixel keeps its exact colour."""
     x, y, w, h = box
-    resized = patch.resize((w, h), Image.BILINEAR)
+    resized = patch.resize((w, h), resample)
     alpha = (np.asarray(resized.getchannel("A")) >= 128)
     hard = Image.fromarray((alpha * 255).astype(np.uint8))
     out = base.convert("RGB").copy()

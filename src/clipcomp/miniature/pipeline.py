@@ -104,7 +104,8 @@ def build_testsets(cfg: QuickstartConfig, progress: bool) -> dict[str, str]:
     for bench in BENCHMARKS:
         d = os.path.join(cfg.out, "testsets", bench)
         out[bench] = d
-        settings = {"classes": cfg.classes, "partners": cfg.partners, "per_pair": cfg.per_pair, "seed": cfg.seed,
+        settings = {"version": 2, "classes": cfg.classes, "partners": cfg.partners, "per_pair": cfg.per_pair,
+                    "seed": cfg.seed,
                     "area_fraction": cfg.area_fraction if bench == "paste" else None}
         meta = os.path.join(d, "meta.json")
         if os.path.exists(meta):

@@ -116,7 +116,7 @@ def _paste_away(base_img: Image.Image, obj: Obj, patch: Image.Image, area_fracti
             best = (box, overlap)
         if overlap == 0:
             break
-    edited, mask = paste(base_img, patch, best[0])
+    edited, mask = paste(base_img, patch, best[0], resample=Image.NEAREST)
     return edited, mask, best[0], best[1]
 
 
