@@ -158,8 +158,9 @@ def zero_shot(weights: str, cfg: QuickstartConfig, testset: str) -> pa.Table:
 
 
 def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, str], stats_dirs: dict[str, str],
-             progress: bool) -> dict:
-    """Both benchmarks for one model; PMI analysis against each given ConceptStats."""
+             progress: bool, n_bins: int = 10) -> dict:
+    """Both benchmarks for one model; PMI analysis against each given ConceptStats (`n_bins` equal-count bins:
+    one per co-occurrence level of the design, since every level has the same number of test items)."""
     from clipcomp.analysis import analyze_results
     from clipcomp.stats import ConceptStats
 
@@ -167,7 +168,8 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
     for bench, d in tests.items():
         res_dir = os.path.join(cfg.out, "results", f"{name}-{bench}")
         path = os.path.join(res_dir, "items.parquet")
-        if os.path.exists(path) and os.path.getmtime(path) >= os.path.getmtime(weights):
+        newest_input = max(os.path.getmtime(weights), os.path.getmtime(os.path.join(d, "manifest.parquet")))
+        if os.path.exists(path) and os.path.getmtime(path) >= newest_input:
             items = pq.read_table(path)
         else:
             _say(f"zero-shot: {name} on '{bench}'", progress)
@@ -177,7 +179,7 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
         out[bench] = {}
         for label, sdir in stats_dirs.items():
             joined, res = analyze_results(items, ConceptStats.load(sdir), pair_columns=("class", "partner"),
-                                          seed=cfg.seed)
+                                          n_bins=n_bins, seed=cfg.seed)
             pq.write_table(joined, os.path.join(res_dir, f"items_pmi_{label}.parquet"))
             out[bench][label] = {"analysis": res, "pair_table": pair_table(joined)}
     return out
@@ -235,10 +237,11 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
         models["pmi+paste-ft"] = stage("train", train_model, cfg, ft_data,
                                        os.path.join(cfg.out, "pmi", "paste_finetune"), progress,
                                        pretrained=models["pmi"], steps=cfg.finetune_steps, lr=cfg.finetune_lr)
+    levels = min(10, max(3, int(np.unique(np.round(joint[joint > 0], 12)).size)))
     results = {}
     for name, weights in models.items():
         sdirs = {"pmi": stats} if name != "control" else {"pmi": stats, "own": cstats}
-        results[name] = stage("evaluate", evaluate, cfg, name, weights, tests, sdirs, progress)
+        results[name] = stage("evaluate", evaluate, cfg, name, weights, tests, sdirs, progress, levels)
     summary = {
         "config": dataclasses.asdict(cfg),
         "design": {"classes": cfg.classes, "partners": cfg.partners, "joint": joint.tolist(),

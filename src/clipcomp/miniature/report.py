@@ -56,7 +56,8 @@ def plot(summary: dict, path: str) -> None:
                 ax.plot([min(x) - 0.6], [a["unseen_accuracy"]], marker="x", markersize=9,
                         color=ax.lines[-1].get_color())
         ax.set_title(BENCH_LABELS.get(bench, bench), fontsize=10)
-        ax.set_xlabel("PMI(class, partner) in the PMI world's captions (equal-count bins; × = never together)")
+        ax.set_xlabel("PMI(class, partner) in the PMI world's captions\n(one point per co-occurrence level; "
+                      "× = never together)", fontsize=8)
         ax.set_ylabel("zero-shot accuracy on the class shape")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)

@@ -156,7 +156,8 @@ def paste_training_set(out: str, classes: list[str], partners: list[str], base: 
     from clipcomp.synth.dataset import manifest_schema
 
     meta_path = os.path.join(out, "meta.json")
-    settings = {"world": {**base.__dict__, "shapes": list(classes) + list(partners)}, "purpose": "paste augmentation",
+    settings = {"version": 2, "world": {**base.__dict__, "shapes": list(classes) + list(partners)},
+                "purpose": "paste augmentation",
                 "classes": list(classes), "partners": list(partners), "n": n, "area_fraction": area_fraction,
                 "seed": seed, "captions": knobs.__dict__}
     if os.path.exists(meta_path):
