@@ -39,8 +39,13 @@ class DiffusersImageGenerator:
                        "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(dtype)
         if torch_dtype is None:
             raise ClipcompError(f"unknown dtype {dtype!r} (auto, float32, float16, bfloat16)")
+        import warnings
+
         try:
-            self.pipe = DiffusionPipeline.from_pretrained(model_path, torch_dtype=torch_dtype, local_files_only=True)
+            with warnings.catch_warnings():  # newer diffusers rename torch_dtype to dtype; older ones need it
+                warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+                self.pipe = DiffusionPipeline.from_pretrained(model_path, torch_dtype=torch_dtype,
+                                                              local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ClipcompError(f"{model_path}: cannot load the pipeline ({str(exc).splitlines()[0]})") from None
         self.pipe = self.pipe.to(self.device)
