@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="runs/pmi-miniature")
     ap.add_argument("--report", default=str(ROOT / "docs" / "results" / "pmi_miniature.md"))
+    ap.add_argument("--note", default="", help="A sentence added under the command line (e.g. first-pass times).")
     args = ap.parse_args()
 
     from clipcomp.miniature.pipeline import QuickstartConfig, run
@@ -60,8 +61,9 @@ def main() -> None:
     lines = ["# PMI in miniature: accuracy follows co-occurrence, causally", "",
              f"Command: `python experiments/pmi_miniature.py --seeds {' '.join(map(str, args.seeds))}` — i.e. "
              "`clipcomp quickstart --seed S` with default settings per seed — on the project's CPU machine "
-             f"({os.cpu_count()} cores, Python {platform.python_version()}). Minutes per seed (three models each, "
-             "all stages): " + ", ".join(f"seed {s}: {m:.1f}" for s, m in minutes.items()) + ".", "",
+             f"({os.cpu_count()} cores, Python {platform.python_version()}). Minutes per seed (three models each; "
+             "stages found on disk are reused, so a re-run only re-reads results): "
+             + ", ".join(f"seed {s}: {m:.1f}" for s, m in minutes.items()) + ". " + args.note, "",
              f"World: {len(cfg['classes'])} class shapes × {len(cfg['partners'])} partner shapes, one of each per "
              f"64×64 scene. PMI world: a class's partners in seeded order have weights 1, {cfg['decay']}, "
              f"{cfg['decay']}², … and {cfg['never']} never appears with it; the joint is balanced so every shape "
@@ -87,8 +89,8 @@ def main() -> None:
     lines += ["", f"## Mean over {len(args.seeds)} seeds (± half-width of a 95% t-interval)", "",
               "| model | benchmark | accuracy | r (item) | r over pairs | top−bottom 5% gap | never-together acc. |",
               "|---|---|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["model"], r["benchmark"]) for r in rows}, key=lambda k: ([m for m in ("pmi", "control",
-                  "pmi+paste-ft") if m == k[0]] or [k[0]], k[1]))
+    order = {"pmi": 0, "control": 1, "pmi+paste-ft": 2}
+    keys = sorted({(r["model"], r["benchmark"]) for r in rows}, key=lambda k: (order.get(k[0], 9), k[0], k[1]))
     agg = {}
     for k in keys:
         sub = [r for r in rows if (r["model"], r["benchmark"]) == k]
@@ -98,7 +100,37 @@ def main() -> None:
             agg[(k, name)] = m
             cells.append(f"{_f(m)} ± {_f(h)}")
         lines.append(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
-    lines += ["", f"![accuracy vs PMI, seed {args.seeds[0]}](pmi_miniature.png)", "",
+    def a(model, bench, name):
+        return agg.get(((model, bench), name), float("nan"))
+
+    n = len(args.seeds)
+    seen_pairs = len(cfg["classes"]) * (len(cfg["partners"]) - cfg["never"])
+    lines += ["", "## Reading", "",
+              f"* **The effect is causal here.** The same architecture, budget and test items; only the training "
+              f"corpus's co-occurrence differs. Trained on the PMI world, accuracy on the class shape follows the "
+              f"PMI of (class, partner): r = {_f(a('pmi', 'pairs', 'r'), 2)} over items and "
+              f"{_f(a('pmi', 'pairs', 'r_pairs'), 2)} over the {seen_pairs} seen pairs on two-object scenes "
+              f"({_f(a('pmi', 'paste', 'r'), 2)} / {_f(a('pmi', 'paste', 'r_pairs'), 2)} with pasted partners), "
+              f"mean over {n} seeds; never-together pairs are the worst "
+              f"({_f(a('pmi', 'pairs', 'unseen'), 2)} vs {_f(a('pmi', 'pairs', 'accuracy'), 2)} overall). "
+              f"Trained on uniform co-occurrence, the control shows r = {_f(a('control', 'pairs', 'r'), 2)} "
+              f"/ {_f(a('control', 'paste', 'r'), 2)} against the very same PMI values.",
+              f"* **Size of the effect.** The top−bottom 5% gap averages {_f(a('pmi', 'pairs', 'gap') * 100, 0)} "
+              f"points (two-object) and {_f(a('pmi', 'paste', 'gap') * 100, 0)} points (pasted) — larger than "
+              "the paper's 14 points on CLIP ViT-B/32, as expected for a small model whose whole training set "
+              "has the structure. The 5% tails hold 72 items from about two pairs each, so the gap varies a lot "
+              "between seeds (see the CIs); r over items and over pairs, and the per-level curve, are the steadier "
+              "measures. The control's gaps vary as widely and take either sign: they reflect which classes a "
+              "seed happens to learn, not PMI.",
+              f"* **Fine-tuning with pasted objects** (random partner pasted, class-only caption) lowers the "
+              f"dependence on PMI: r {_f(a('pmi', 'paste', 'r'), 2)} → {_f(a('pmi+paste-ft', 'paste', 'r'), 2)} "
+              f"on pasted scenes and {_f(a('pmi', 'pairs', 'r'), 2)} → {_f(a('pmi+paste-ft', 'pairs', 'r'), 2)} "
+              "on two-object scenes, with higher accuracy on both. Unlike the paper (the fix did not transfer "
+              "from ImageNet-Paste to GenPairs), it transfers here: in this world a pasted shape is drawn by the "
+              "same renderer as a natural one, so the two benchmarks differ only in object size and placement — "
+              "the miniature cannot reproduce the real domain gap between pasted photos and generated images.",
+              ""]
+    lines += [f"![accuracy vs PMI, seed {args.seeds[0]}](pmi_miniature.png)", "",
               f"![per-pair accuracy, seed {args.seeds[0]}](pmi_miniature_pairs.png)", ""]
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with open(os.path.join(args.out, "rows.json"), "w", encoding="utf-8") as f:
