@@ -158,6 +158,9 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     code, _, err = run_cli(args, capsys)
     assert code == 0, err
     assert mtimes == {p: os.path.getmtime(p) for p in out.glob("*/**/final.pt")}
+    # other settings in the same directory: refused, nothing stale is reported
+    code, _, err = run_cli([*args[:-1], "--steps", "13", "-q"], capsys)
+    assert code == 2 and "other settings" in err
 
 
 def test_quickstart_rejects_bad_settings(tmp_path, capsys):

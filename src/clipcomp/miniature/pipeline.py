@@ -130,7 +130,18 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
                        batch_size=cfg.batch_size, lr=lr or cfg.lr, warmup=min(100, steps // 10), seed=cfg.seed,
                        device=cfg.device, checkpoint_every=max(100, steps // 4), log_every=20)
     final = os.path.join(out, "final.pt")
-    if not os.path.exists(final):
+    if os.path.exists(final):
+        import dataclasses as dc
+
+        import torch
+
+        saved = torch.load(final, map_location="cpu", weights_only=False).get("config", {})
+        mine = dc.asdict(tcfg)
+        diff = sorted(k for k in mine if k not in ("checkpoint_every", "log_every") and saved.get(k) != mine[k])
+        if diff:
+            raise ClipcompError(f"{out}: holds a model trained with other settings (differs in: {', '.join(diff)}); "
+                                "use another --out")
+    else:
         _say(f"training {cfg.model} for {steps} steps → {out}", progress)
         train(tcfg, progress=progress)
     return final
