@@ -20,10 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _f(v, d=3):
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{d}f}"
-
-
 def mean_ci(values):
     from clipcomp.lab import mean_ci as mc
 
@@ -41,6 +37,7 @@ def main() -> None:
 
     from clipcomp.miniature.pipeline import QuickstartConfig, run
     from clipcomp.miniature.report import headline
+    from clipcomp.report import fmt as _f
 
     os.chdir(ROOT)
     rows, minutes = [], {}

@@ -83,9 +83,10 @@ def _classes(spec: str) -> list[str]:
         if not names:
             raise ClipcompError(f"{spec}: no class names (one per line expected)")
         return names
-    if "," in spec or " " not in spec:
-        return _csv(spec) or []
-    raise ClipcompError(f"--classes {spec!r}: not 'imagenet', a file, or a comma-separated list")
+    names = _csv(spec)
+    if not names:
+        raise ClipcompError(f"--classes {spec!r}: not 'imagenet', a file, or a comma-separated list")
+    return names
 
 
 @bench_app.command("genpairs")

@@ -135,16 +135,16 @@ def _read_results(path: str):
 
 
 def _print_analysis(res, out: str, title: str) -> None:
-    from clipcomp.report import _ci, _fmt
+    from clipcomp.report import fmt, fmt_ci
 
     t = Table(title=title, title_justify="left", show_header=False)
     t.add_row("items used / total", f"{res.n_used:,} / {res.n_items:,}"
               + (f"  (excluded: {', '.join(f'{k} {v}' for k, v in res.excluded.items())})" if res.excluded else ""))
-    t.add_row("accuracy", _fmt(res.accuracy))
-    t.add_row("Pearson r", f"{_fmt(res.pearson)}  {_ci(res.pearson_ci)}")
-    t.add_row("Spearman ρ", f"{_fmt(res.spearman)}  {_ci(res.spearman_ci)}")
-    t.add_row("partial r | frequency", f"{_fmt(res.partial_r)}  {_ci(res.partial_r_ci)}")
-    t.add_row("top−bottom gap", f"{_fmt(res.gap)}  {_ci(res.gap_ci)}  (k = {res.tail_k})")
+    t.add_row("accuracy", fmt(res.accuracy))
+    t.add_row("Pearson r", f"{fmt(res.pearson)}  {fmt_ci(res.pearson_ci)}")
+    t.add_row("Spearman ρ", f"{fmt(res.spearman)}  {fmt_ci(res.spearman_ci)}")
+    t.add_row("partial r | frequency", f"{fmt(res.partial_r)}  {fmt_ci(res.partial_r_ci)}")
+    t.add_row("top−bottom gap", f"{fmt(res.gap)}  {fmt_ci(res.gap_ci)}  (k = {res.tail_k})")
     t.add_row("bins", " ".join(f"{b['accuracy']:.2f}" for b in res.bins))
     t.add_row("written", f"{out}/report.md, pmi_curve.png, analysis.json, items.parquet")
     console.print(t)
@@ -233,7 +233,7 @@ def analyze_vqa_cmd(
     """VQA accuracy vs mean PMI of question+answer concepts, and the yes-bias vs PMI."""
     import pyarrow.parquet as pq
 
-    from clipcomp.report import _fmt, markdown, plot_curve
+    from clipcomp.report import fmt, markdown, plot_curve
     from clipcomp.stats import ConceptStats
     from clipcomp.vqa import analyze_vqa, load_vqa
 
@@ -243,9 +243,9 @@ def analyze_vqa_cmd(
     pq.write_table(joined, os.path.join(out, "items.parquet"))
     extra = []
     if res.yes_given_yes:
-        extra.append((f"P(answer yes | truth yes), r = {_fmt(res.yes_given_yes.pearson, 2)}", res.yes_given_yes.bins))
+        extra.append((f"P(answer yes | truth yes), r = {fmt(res.yes_given_yes.pearson, 2)}", res.yes_given_yes.bins))
     if res.yes_given_no:
-        extra.append((f"P(answer yes | truth no), r = {_fmt(res.yes_given_no.pearson, 2)}", res.yes_given_no.bins))
+        extra.append((f"P(answer yes | truth no), r = {fmt(res.yes_given_no.pearson, 2)}", res.yes_given_no.bins))
     plot_curve(res.accuracy, os.path.join(out, "pmi_curve.png"), "VQA accuracy and yes-bias vs PMI",
                ylabel="VQA accuracy", extra=extra)
     md = markdown(res.accuracy, "VQA accuracy vs PMI (question + answer concepts)", "pmi_curve.png",
@@ -256,11 +256,11 @@ def analyze_vqa_cmd(
             md += f"\n## Yes-bias, {label}\n\nfewer than 3 such questions with a PMI.\n"
             continue
         md += (f"\n## Yes-bias, {label}: P(model answers yes) vs PMI\n\n"
-               f"P(yes) = {_fmt(sub.accuracy)}; Pearson r = {_fmt(sub.pearson)} "
-               f"[{_fmt(sub.pearson_ci[0])}, {_fmt(sub.pearson_ci[1])}]; top−bottom gap = {_fmt(sub.gap)}\n\n"
+               f"P(yes) = {fmt(sub.accuracy)}; Pearson r = {fmt(sub.pearson)} "
+               f"[{fmt(sub.pearson_ci[0])}, {fmt(sub.pearson_ci[1])}]; top−bottom gap = {fmt(sub.gap)}\n\n"
                "| bin | n | mean PMI | P(yes) | 95% CI |\n|---:|---:|---:|---:|---|\n"
-               + "".join(f"| {b['bin']} | {b['n']} | {_fmt(b['pmi_mean'], 2)} | {_fmt(b['accuracy'])} | "
-                         f"[{_fmt(b['ci_low'])}, {_fmt(b['ci_high'])}] |\n" for b in sub.bins))
+               + "".join(f"| {b['bin']} | {b['n']} | {fmt(b['pmi_mean'], 2)} | {fmt(b['accuracy'])} | "
+                         f"[{fmt(b['ci_low'])}, {fmt(b['ci_high'])}] |\n" for b in sub.bins))
     with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
         f.write(md)
     with open(os.path.join(out, "analysis.json"), "w", encoding="utf-8") as f:
@@ -271,4 +271,4 @@ def analyze_vqa_cmd(
     _print_analysis(res.accuracy, out, "VQA accuracy vs PMI")
     for label, sub in (("P(yes | truth yes)", res.yes_given_yes), ("P(yes | truth no)", res.yes_given_no)):
         if sub is not None:
-            console.print(f"{label}: {_fmt(sub.accuracy)}, r vs PMI = {_fmt(sub.pearson)}")
+            console.print(f"{label}: {fmt(sub.accuracy)}, r vs PMI = {fmt(sub.pearson)}")

@@ -9,14 +9,15 @@ import os
 from clipcomp.analysis import PMIAnalysis
 
 
-def _fmt(v, digits: int = 3) -> str:
+def fmt(v, digits: int = 3) -> str:
+    """A number for a report: fixed digits, `n/a` for None, NaN and infinities."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
     return f"{v:.{digits}f}"
 
 
-def _ci(ci) -> str:
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+def fmt_ci(ci, digits: int = 3) -> str:
+    return f"[{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
 
 
 def plot_curve(res: PMIAnalysis, path: str, title: str, ylabel: str = "accuracy",
@@ -28,8 +29,8 @@ def plot_curve(res: PMIAnalysis, path: str, title: str, ylabel: str = "accuracy"
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
-    series = [(f"{ylabel} (r = {_fmt(res.pearson, 2)}, top−bottom {int(res.settings.get('tail', 0.05) * 100)}% "
-               f"gap = {_fmt(res.gap * 100, 1)} pts)", res.bins)]
+    series = [(f"{ylabel} (r = {fmt(res.pearson, 2)}, top−bottom {int(res.settings.get('tail', 0.05) * 100)}% "
+               f"gap = {fmt(res.gap * 100, 1)} pts)", res.bins)]
     series += extra or []
     for label, bins in series:
         if not bins:
@@ -62,25 +63,25 @@ def markdown(res: PMIAnalysis, title: str, plot_name: str | None, context: dict 
         "",
         "| measure | value | 95% CI (bootstrap) |",
         "|---|---:|---|",
-        f"| accuracy | {_fmt(res.accuracy)} | |",
-        f"| Pearson r (PMI, correct) | {_fmt(res.pearson)} | {_ci(res.pearson_ci)} |",
-        f"| Spearman ρ | {_fmt(res.spearman)} | {_ci(res.spearman_ci)} |",
-        f"| partial r, controlling concept frequencies | {_fmt(res.partial_r)} | {_ci(res.partial_r_ci)} |",
+        f"| accuracy | {fmt(res.accuracy)} | |",
+        f"| Pearson r (PMI, correct) | {fmt(res.pearson)} | {fmt_ci(res.pearson_ci)} |",
+        f"| Spearman ρ | {fmt(res.spearman)} | {fmt_ci(res.spearman_ci)} |",
+        f"| partial r, controlling concept frequencies | {fmt(res.partial_r)} | {fmt_ci(res.partial_r_ci)} |",
         f"| top − bottom {int(res.settings.get('tail', 0.05) * 100)}% accuracy gap (k = {res.tail_k}) | "
-        f"{_fmt(res.gap)} ({_fmt(res.top_accuracy)} vs {_fmt(res.bottom_accuracy)}) | {_ci(res.gap_ci)} |",
-        f"| r over bins (bin mean PMI vs bin accuracy) | {_fmt(res.bin_pearson)} | |",
+        f"{fmt(res.gap)} ({fmt(res.top_accuracy)} vs {fmt(res.bottom_accuracy)}) | {fmt_ci(res.gap_ci)} |",
+        f"| r over bins (bin mean PMI vs bin accuracy) | {fmt(res.bin_pearson)} | |",
     ]
     if res.group_level:
         g = res.group_level
-        lines.append(f"| r over concept pairs ({g['n_groups']} pairs) | {_fmt(g['pearson'])} | |")
+        lines.append(f"| r over concept pairs ({g['n_groups']} pairs) | {fmt(g['pearson'])} | |")
     if res.unseen_accuracy is not None:
-        lines.append(f"| accuracy on never-co-occurring pairs | {_fmt(res.unseen_accuracy)} | |")
+        lines.append(f"| accuracy on never-co-occurring pairs | {fmt(res.unseen_accuracy)} | |")
     lines += ["", "## Accuracy by PMI bin (equal-count bins, Wilson 95% CI)", "",
               "| bin | n | PMI range | mean PMI | accuracy | 95% CI |", "|---:|---:|---|---:|---:|---|"]
     for b in res.bins:
-        ci = f"[{_fmt(b['ci_low'])}, {_fmt(b['ci_high'])}]"
-        lines.append(f"| {b['bin']} | {b['n']} | {_fmt(b['pmi_min'], 2)} … {_fmt(b['pmi_max'], 2)} | "
-                     f"{_fmt(b['pmi_mean'], 2)} | {_fmt(b['accuracy'])} | {ci} |")
+        ci = f"[{fmt(b['ci_low'])}, {fmt(b['ci_high'])}]"
+        lines.append(f"| {b['bin']} | {b['n']} | {fmt(b['pmi_min'], 2)} … {fmt(b['pmi_max'], 2)} | "
+                     f"{fmt(b['pmi_mean'], 2)} | {fmt(b['accuracy'])} | {ci} |")
     if plot_name:
         lines += ["", f"![accuracy vs PMI]({plot_name})"]
     lines += ["", f"Settings: `{json.dumps(res.settings)}`", ""]

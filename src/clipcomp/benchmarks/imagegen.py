@@ -7,6 +7,7 @@ and size are real options passed to the pipeline (the published builder hard-cod
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -104,8 +105,6 @@ def generate_images(manifest: pa.Table, out_dir: str, generator: DiffusersImageG
     pq.write_table(table, os.path.join(out_dir, "manifest.parquet"))
     seconds = time.perf_counter() - t0
     with open(os.path.join(out_dir, "imagegen.json"), "w", encoding="utf-8") as f:
-        import json
-
         json.dump({"model": os.path.abspath(generator.model_path), "steps": generator.steps,
                    "guidance": generator.guidance, "height": generator.height, "width": generator.width,
                    "seed": seed, "drawn": len(todo), "kept": len(paths) - len(todo), "seconds": seconds}, f, indent=2)

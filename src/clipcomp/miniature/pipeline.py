@@ -147,16 +147,12 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
     return final
 
 
-def zero_shot(weights: str, cfg: QuickstartConfig, testset: str) -> pa.Table:
+def zero_shot(emb, cfg: QuickstartConfig, testset: str) -> pa.Table:
     """Per-item zero-shot classification of the class shape (prompts name the class shapes only)."""
-    from clipcomp.embed import Embedder
     from clipcomp.miniature.testsets import load_set
-    from clipcomp.models import load_model
     from clipcomp.tasks.zeroshot import zero_shot_classifier
 
     images, items = load_set(testset)
-    lm = load_model(cfg.model, weights, device=cfg.device)
-    emb = Embedder(lm, cache_dir=None, progress=False)
     w = zero_shot_classifier(emb, list(cfg.classes), list(TEMPLATES))
     logits = emb.arrays(images) @ w.T
     pred = logits.argmax(axis=1)
@@ -176,6 +172,7 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
     from clipcomp.stats import ConceptStats
 
     out = {}
+    emb = None  # the model is loaded once, and only when some benchmark has no up-to-date results
     for bench, d in tests.items():
         res_dir = os.path.join(cfg.out, "results", f"{name}-{bench}")
         path = os.path.join(res_dir, "items.parquet")
@@ -184,7 +181,12 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
             items = pq.read_table(path)
         else:
             _say(f"zero-shot: {name} on '{bench}'", progress)
-            items = zero_shot(weights, cfg, d)
+            if emb is None:
+                from clipcomp.embed import Embedder
+                from clipcomp.models import load_model
+
+                emb = Embedder(load_model(cfg.model, weights, device=cfg.device), cache_dir=None, progress=False)
+            items = zero_shot(emb, cfg, d)
             os.makedirs(res_dir, exist_ok=True)
             pq.write_table(items, path)
         out[bench] = {}

@@ -3,8 +3,9 @@ per-pair accuracies, as OUT/report.md + OUT/pmi_curve.png + OUT/pmi_pairs.png.""
 
 from __future__ import annotations
 
-import math
 import os
+
+from clipcomp.report import fmt as _f
 
 MODEL_LABELS = {"pmi": "trained on the PMI-structured world", "control": "control: trained on uniform co-occurrence",
                 "pmi+paste-ft": "PMI world, then fine-tuned with pasted-object augmentation"}
@@ -12,14 +13,10 @@ BENCH_LABELS = {"pairs": "two-object scenes (GenPairs in miniature)",
                 "paste": "pasted objects (ImageNet-Paste in miniature)"}
 
 
-def _f(v, d: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    return f"{v:.{d}f}"
-
-
 def _ci(c) -> str:
-    return f"[{_f(c[0], 2)}, {_f(c[1], 2)}]"
+    from clipcomp.report import fmt_ci
+
+    return fmt_ci(c, 2)
 
 
 def headline(summary: dict) -> list[dict]:
@@ -35,7 +32,8 @@ def headline(summary: dict) -> list[dict]:
     return rows
 
 
-def plot(summary: dict, path: str) -> None:
+def _panels(summary: dict, path: str, draw, title, xlabel: str, ylabel: str) -> None:
+    """One panel per benchmark: `draw(ax, bench)` plots the models; shared axes, legend and saving."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,6 +42,22 @@ def plot(summary: dict, path: str) -> None:
     benches = list(next(iter(summary["results"].values())))
     fig, axes = plt.subplots(1, len(benches), figsize=(6.0 * len(benches), 4.3), dpi=130, squeeze=False)
     for ax, bench in zip(axes[0], benches, strict=True):
+        draw(ax, bench)
+        ax.set_title(title(BENCH_LABELS.get(bench, bench)), fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot(summary: dict, path: str) -> None:
+    """Accuracy per co-occurrence level (equal-count PMI bins, Wilson CIs) for every model."""
+
+    def draw(ax, bench):
         for model, per_bench in summary["results"].items():
             a = per_bench[bench]["pmi"]["analysis"]
             bins = a["bins"]
@@ -55,27 +69,16 @@ def plot(summary: dict, path: str) -> None:
             if a["unseen_accuracy"] is not None:
                 ax.plot([min(x) - 0.6], [a["unseen_accuracy"]], marker="x", markersize=9,
                         color=ax.lines[-1].get_color())
-        ax.set_title(BENCH_LABELS.get(bench, bench), fontsize=10)
-        ax.set_xlabel("PMI(class, partner) in the PMI world's captions\n(one point per co-occurrence level; "
-                      "× = never together)", fontsize=8)
-        ax.set_ylabel("zero-shot accuracy on the class shape")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+    _panels(summary, path, draw, lambda label: label,
+            "PMI(class, partner) in the PMI world's captions\n(one point per co-occurrence level; × = never together)",
+            "zero-shot accuracy on the class shape")
 
 
 def plot_pairs(summary: dict, path: str) -> None:
-    import matplotlib
+    """Accuracy of every (class, partner) pair against its PMI; never-together pairs left of a dotted line."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    benches = list(next(iter(summary["results"].values())))
-    fig, axes = plt.subplots(1, len(benches), figsize=(6.0 * len(benches), 4.3), dpi=130, squeeze=False)
-    for ax, bench in zip(axes[0], benches, strict=True):
+    def draw(ax, bench):
         lo = min((p["pmi"] for r in summary["results"].values() for p in r[bench]["pmi"]["pairs"]
                   if p["pmi"] is not None), default=0.0)
         for model, per_bench in summary["results"].items():
@@ -83,15 +86,9 @@ def plot_pairs(summary: dict, path: str) -> None:
             x = [p["pmi"] if p["pmi"] is not None else lo - 0.8 for p in ps]
             ax.scatter(x, [p["accuracy"] for p in ps], s=18, alpha=0.75, label=model)
         ax.axvline(lo - 0.4, color="gray", linewidth=0.8, linestyle=":")
-        ax.set_title(f"per (class, partner) pair — {BENCH_LABELS.get(bench, bench)}", fontsize=9)
-        ax.set_xlabel("PMI (points left of the dotted line: never together)")
-        ax.set_ylabel("accuracy of the pair")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+    _panels(summary, path, draw, lambda label: f"per (class, partner) pair — {label}",
+            "PMI (points left of the dotted line: never together)", "accuracy of the pair")
 
 
 def markdown(cfg, summary: dict) -> str:
