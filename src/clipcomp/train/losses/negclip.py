@@ -1,0 +1,32 @@
+"""NegCLIP (Yuksekgonul et al., 2023): hard-negative captions join the image→text side of InfoNCE, so each
+image must prefer its caption over every caption of the (global) batch and every hard negative."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from clipcomp.train.losses.base import TrainingLoss, register_loss
+
+
+def negclip_loss(image_features, text_features, negative_features, logit_scale):
+    """Mean of CE(image→[texts; negatives]) and CE(text→images); features L2-normalized, global batch."""
+    n = image_features.shape[0]
+    labels = torch.arange(n, device=image_features.device)
+    texts = torch.cat([text_features, negative_features]) if negative_features is not None else text_features
+    logits_i2t = logit_scale * image_features @ texts.T
+    logits_t2i = logit_scale * text_features @ image_features.T
+    return (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+
+
+@register_loss
+class NegClipLoss(TrainingLoss):
+    name = "negclip"
+    text_fields = ("hard_negatives",)
+
+    def forward(self, image_features, text_features, logit_scale, hard_negatives_features=None, **_):
+        image_features, text_features = self.gather(image_features, text_features)
+        neg = hard_negatives_features
+        if neg is not None:
+            (neg,) = self.gather(neg)
+        return negclip_loss(image_features, text_features, neg, logit_scale)
