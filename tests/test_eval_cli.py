@@ -40,7 +40,12 @@ def test_retrieval_and_sugarcrepe_on_coco_mini_then_pmi(tmp_path, capsys, monkey
                         "--skip-bad", "-o", str(tmp_path / "sc"), "--loader-workers", "0"], capsys)
     assert code == 0, err
     s = json.loads((tmp_path / "sc" / "summary.json").read_text())
-    assert s["n_items"] == 211 and len(s["skipped"]) == 7511 - 211
+    assert s["n_items"] == 211 and s["n_skipped"] == 7511 - 211
+    assert len(json.loads((tmp_path / "sc" / "details" / "skipped.json").read_text())) == 7511 - 211
+    # one CLIP_benchmark-style result per SugarCrepe subset beside the overall summary
+    subsets = sorted(p.name for p in (tmp_path / "sc").glob("summary_*.json"))
+    assert len(subsets) == 7 and json.loads((tmp_path / "sc" / subsets[0]).read_text())["dataset"].startswith(
+        "sugar_crepe/")
     code, _, err = run_cli(["stats", "build", cc3m_path, "-o", str(tmp_path / "st"), "-q"], capsys)
     assert code == 0, err
     code, out, err = run_cli(["analyze", "pmi", str(tmp_path / "sc"), "--stats", str(tmp_path / "st"),
@@ -61,7 +66,7 @@ def test_missing_image_error_is_one_line(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["eval", "zeroshot", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"), "--skip-bad",
                         "--loader-workers", "0"], capsys)
     assert code == 0
-    assert json.loads((tmp_path / "o" / "summary.json").read_text())["skipped"][0]["reason"] == "not found"
+    assert json.loads((tmp_path / "o" / "details" / "skipped.json").read_text())[0]["reason"] == "not found"
 
 
 def test_unknown_model_cli(tmp_path, capsys):

@@ -98,9 +98,13 @@ def attach_pmi(items: pa.Table, stats: ConceptStats, pair_columns: tuple[str, st
 
 
 # ------------------------------------------------------------------------------------------ statistics
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson 95% interval of a proportion (SciPy's binomtest for whole counts; the same formula otherwise)."""
     if n == 0:
         return (float("nan"), float("nan"))
+    if float(successes).is_integer() and abs(z - 1.959963984540054) < 1e-12:
+        ci = sps.binomtest(int(successes), n).proportion_ci(confidence_level=0.95, method="wilson")
+        return (float(ci.low), float(ci.high))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -188,10 +192,19 @@ class PMIAnalysis:
     unseen_accuracy: float | None
     group_level: dict | None = None
     settings: dict = field(default_factory=dict)
+    accuracy_ci: tuple[float, float] = (float("nan"), float("nan"))
+    chance: float | None = None
+    at_chance: bool = False
+
+    def set_chance(self, chance: float | None) -> None:
+        """Record the guessing accuracy; at chance (its Wilson CI covers it), r and gaps measure only noise."""
+        self.chance = chance
+        lo, hi = self.accuracy_ci
+        self.at_chance = chance is not None and math.isfinite(lo) and lo <= chance <= hi
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        for k in ("pearson_ci", "spearman_ci", "partial_r_ci", "gap_ci"):
+        for k in ("pearson_ci", "spearman_ci", "partial_r_ci", "gap_ci", "accuracy_ci"):
             d[k] = list(d[k])
         return d
 
@@ -243,6 +256,7 @@ def analyze(pmi: np.ndarray, correct: np.ndarray, freq: np.ndarray | None = None
         top_accuracy=top, bottom_accuracy=bottom, tail_k=k, bins=bins, bin_pearson=bin_r,
         unseen_accuracy=float(correct[unseen].mean()) if unseen.any() else None,
         settings={"n_bins": n_bins, "tail": tail, "n_boot": n_boot, "seed": seed},
+        accuracy_ci=wilson_interval(float(y.sum()), int(y.size)),
     )
     if groups is not None:
         result.group_level = _group_level(np.asarray(groups, dtype=object)[used], x, y)

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from clipcomp.cli_bench import bench_app, quickstart_cmd
 from clipcomp.cli_eval import analyze_app, eval_app
-from clipcomp.cli_lab import eval_binding, lab_app, synth_app, train_cmd
+from clipcomp.cli_lab import lab_app, synth_app, train_cmd
 from clipcomp.errors import ClipcompError
 
 app = typer.Typer(help="clipcomp: which properties of pretraining data decide what CLIP models compose.",
@@ -33,7 +33,6 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(bench_app, name="bench")
 app.command("train")(train_cmd)
 app.command("quickstart")(quickstart_cmd)
-eval_app.command("binding")(eval_binding)
 
 
 @app.command("models")

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 synth_app = typer.Typer(help="Synthetic worlds: scenes of coloured shapes with caption knobs.", no_args_is_help=True)
 lab_app = typer.Typer(help="Experiments: sweeps over data knobs.", no_args_is_help=True)
@@ -61,40 +60,6 @@ def train_cmd(
         console.print(f"{cfg.out}: step {res['steps_done']}/{cfg.steps} (resumed from {res['resumed_from']}), "
                       f"loss {last.get('loss', float('nan')):.4f}, {res['images_per_s'] or 0:,.0f} images/s; "
                       f"weights: {os.path.join(cfg.out, 'final.pt')}")
-
-
-def eval_binding(
-    data: Annotated[str, typer.Argument(help="Synthetic dataset directory (its 'test' split is probed).")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="open_clip architecture (default: the one "
-                                              "recorded in the checkpoint, else clipcomp-tiny).")] = None,
-    pretrained: Annotated[str | None, typer.Option(help="Trained weights (e.g. runs/train/final.pt).")] = None,
-    scenes: Annotated[int, typer.Option(help="How many held-out scenes.")] = 1000,
-    split: Annotated[str, typer.Option(help="Which split to probe.")] = "test",
-    seed: Annotated[int, typer.Option(help="Seed of the probe choices.")] = 0,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
-    out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")] = "runs/binding",
-) -> None:
-    """Binding probes: attribute swap / replace attribute / replace object (image→text), swap (text→image)."""
-    import numpy as np
-
-    from clipcomp.embed import Embedder
-    from clipcomp.models import load_model
-    from clipcomp.synth.dataset import SynthDataset
-    from clipcomp.tasks import binding, write_result
-
-    ds = SynthDataset(data, split)
-    n = min(scenes, len(ds))
-    lm = load_model(model, pretrained, device=device)
-    world = ds.meta["settings"]["world"]
-    res = binding.evaluate(Embedder(lm, cache_dir=None), ds.scenes()[:n], ds.images(np.arange(n)), seed=seed,
-                           colours=world["colours"], shapes=world["shapes"], name=os.path.basename(data.rstrip("/")))
-    write_result(res, out, {"model": lm.name, "pretrained": pretrained, "identity": lm.identity, "device": lm.device,
-                            "precision": lm.precision})
-    t = Table(title=f"binding probes · {n} held-out scenes", show_header=False, title_justify="left")
-    for k, v in res.metrics.items():
-        if not isinstance(v, dict):
-            t.add_row(k, f"{v:.4f}")
-    console.print(t)
 
 
 @lab_app.command("sweep")

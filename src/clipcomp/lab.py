@@ -141,17 +141,10 @@ def evaluate_run(tcfg: TrainConfig, data_dir: str, n_scenes: int, seed: int) -> 
     """Binding probes of a trained run on the first `n_scenes` held-out test scenes."""
     from clipcomp.embed import Embedder
     from clipcomp.models import load_model
-    from clipcomp.synth.dataset import SynthDataset
     from clipcomp.tasks import binding
 
     lm = load_model(tcfg.model, os.path.join(tcfg.out, "final.pt"), device=tcfg.device)
-    test = SynthDataset(data_dir, "test")
-    n = min(n_scenes, len(test))
-    scenes = test.scenes()[:n]
-    images = test.images(np.arange(n))
-    world = test.meta["settings"]["world"]
-    res = binding.evaluate(Embedder(lm, cache_dir=None, progress=False), scenes, images, seed=seed,
-                           colours=world["colours"], shapes=world["shapes"])
+    res = binding.evaluate_dataset(Embedder(lm, cache_dir=None, progress=False), data_dir, n_scenes, "test", seed)
     return {k: v for k, v in res.metrics.items() if k != "by_n_objects"}
 
 

@@ -29,15 +29,21 @@ def plot_curve(res: PMIAnalysis, path: str, title: str, ylabel: str = "accuracy"
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
-    series = [(f"{ylabel} (r = {fmt(res.pearson, 2)}, top−bottom {int(res.settings.get('tail', 0.05) * 100)}% "
-               f"gap = {fmt(res.gap * 100, 1)} pts)", res.bins)]
+    if res.at_chance:
+        label = f"{ylabel} (at chance {fmt(res.chance, 2)}: r and gap not meaningful)"
+    else:
+        label = (f"{ylabel} (r = {fmt(res.pearson, 2)}, top−bottom {int(res.settings.get('tail', 0.05) * 100)}% "
+                 f"gap = {fmt(res.gap * 100, 1)} pts)")
+    series = [(label, res.bins)]
     series += extra or []
     for label, bins in series:
         if not bins:
             continue
         x = [b["pmi_mean"] for b in bins]
         y = [b["accuracy"] for b in bins]
-        err = [[b["accuracy"] - b["ci_low"] for b in bins], [b["ci_high"] - b["accuracy"] for b in bins]]
+        # CIs of non-binary scores or rounding can put the mean a hair outside its interval: never a negative bar
+        err = [[max(0.0, b["accuracy"] - b["ci_low"]) for b in bins],
+               [max(0.0, b["ci_high"] - b["accuracy"]) for b in bins]]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.5, label=label)
     ax.set_xlabel("PMI of the concept pair (equal-count bins, bin mean)")
     ax.set_ylabel(ylabel)
@@ -76,6 +82,13 @@ def markdown(res: PMIAnalysis, title: str, plot_name: str | None, context: dict 
         lines.append(f"| r over concept pairs ({g['n_groups']} pairs) | {fmt(g['pearson'])} | |")
     if res.unseen_accuracy is not None:
         lines.append(f"| accuracy on never-co-occurring pairs | {fmt(res.unseen_accuracy)} | |")
+    if res.chance is not None:
+        lines[lines.index(f"| accuracy | {fmt(res.accuracy)} | |")] = (
+            f"| accuracy (chance {fmt(res.chance)}) | {fmt(res.accuracy)} | {fmt_ci(res.accuracy_ci)} (Wilson) |")
+    if res.at_chance:
+        lines += ["", f"**At chance**: the accuracy's 95% CI {fmt_ci(res.accuracy_ci)} covers the chance level "
+                      f"{fmt(res.chance)}, so the correlations and the top−bottom gap above measure noise, not an "
+                      "effect of PMI."]
     lines += ["", "## Accuracy by PMI bin (equal-count bins, Wilson 95% CI)", "",
               "| bin | n | PMI range | mean PMI | accuracy | 95% CI |", "|---:|---:|---|---:|---:|---|"]
     for b in res.bins:

@@ -1,8 +1,15 @@
-"""COCO file layout helpers shared by the COCO loaders (captions JSON for retrieval and training)."""
+"""COCO captions JSON for retrieval (images + their captions) and the COCO folder layout."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from clipcomp.errors import ClipcompError
+from clipcomp.io import read_json
+from clipcomp.tasks.common import resolve
 
 
 def default_image_root(json_path: str) -> str | None:
@@ -14,3 +21,39 @@ def default_image_root(json_path: str) -> str | None:
         if os.path.isdir(cand):
             return cand
     return None
+
+
+@dataclass
+class CaptionData:
+    name: str
+    image_ids: list[int]
+    paths: list[str]
+    captions: list[str]
+    caption_image: np.ndarray  # index into images, per caption
+
+
+def load_coco_captions(path: str, image_root: str | None = None) -> CaptionData:
+    obj = read_json(path)
+    if not isinstance(obj, dict) or "images" not in obj or "annotations" not in obj:
+        raise ClipcompError(f"{path}: expected COCO captions JSON with 'images' and 'annotations'")
+    root = image_root or default_image_root(path)
+    if root is None:
+        raise ClipcompError(f"{path}: pass --images DIR (the folder holding the images)")
+    images = obj["images"]
+    index = {}
+    paths, ids = [], []
+    for i, im in enumerate(images):
+        if "id" not in im or "file_name" not in im:
+            raise ClipcompError(f"{path}: images[{i}] lacks 'id' or 'file_name'")
+        index[im["id"]] = len(ids)
+        ids.append(im["id"])
+        paths.append(resolve(im["file_name"], root))
+    caps, owner = [], []
+    for i, a in enumerate(obj["annotations"]):
+        if "caption" not in a or "image_id" not in a:
+            raise ClipcompError(f"{path}: annotations[{i}] lacks 'caption' or 'image_id' (an instances file?)")
+        if a["image_id"] not in index:
+            raise ClipcompError(f"{path}: annotations[{i}] refers to unknown image_id {a['image_id']}")
+        caps.append(a["caption"].strip())
+        owner.append(index[a["image_id"]])
+    return CaptionData(os.path.splitext(os.path.basename(path))[0], ids, paths, caps, np.array(owner))

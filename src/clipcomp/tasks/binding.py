@@ -79,3 +79,17 @@ def evaluate(embedder, scenes: list[Scene], images: np.ndarray, seed: int = 0, c
         "correct": correct["swap_attribute"],
     })
     return TaskResult("binding", name, items, metrics)
+
+
+def evaluate_dataset(embedder, data_dir: str, n_scenes: int = 1000, split: str = "test", seed: int = 0) -> TaskResult:
+    """Binding probes on the first `n_scenes` scenes of a synthetic dataset's split, with the world's own
+    colours and shapes as replacement vocabularies (the one binding evaluation the CLI and sweeps share)."""
+    import os
+
+    from clipcomp.synth.dataset import SynthDataset
+
+    ds = SynthDataset(data_dir, split)
+    n = min(n_scenes, len(ds))
+    world = ds.meta["settings"]["world"]
+    return evaluate(embedder, ds.scenes()[:n], ds.images(np.arange(n)), seed=seed, colours=world["colours"],
+                    shapes=world["shapes"], name=os.path.basename(os.path.normpath(data_dir)))

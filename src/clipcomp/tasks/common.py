@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import read_json, read_table
+
+__all__ = ["IMAGE_EXTENSIONS", "TaskResult", "read_json", "read_table", "require_columns", "resolve",
+           "write_result"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -28,38 +30,6 @@ class TaskResult:
     extra: dict = field(default_factory=dict)
 
 
-def read_table(path: str) -> pa.Table:
-    """A manifest as an Arrow table: Parquet, CSV, TSV or JSON Lines, chosen by extension."""
-    if not os.path.exists(path):
-        raise ClipcompError(f"{path}: file not found")
-    low = path.lower()
-    try:
-        if low.endswith((".parquet", ".pq")):
-            return pq.read_table(path)
-        if low.endswith(".csv"):
-            return pacsv.read_csv(path)
-        if low.endswith(".tsv"):
-            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t"))
-        if low.endswith((".jsonl", ".ndjson")):
-            import pyarrow.json as pajson
-
-            return pajson.read_json(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ClipcompError(f"{path}: unreadable ({str(exc).splitlines()[0]})") from None
-    raise ClipcompError(f"{path}: unknown manifest type (expected .parquet, .csv, .tsv or .jsonl)")
-
-
-def read_json(path: str):
-    """A whole JSON file, with one-line errors for a missing file or invalid JSON."""
-    if not os.path.exists(path):
-        raise ClipcompError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except ValueError as exc:
-            raise ClipcompError(f"{path}: not valid JSON ({exc})") from None
-
-
 def require_columns(table: pa.Table, columns: list[str], path: str, what: str = "") -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
@@ -71,28 +41,56 @@ def resolve(path: str, root: str | None) -> str:
     return path if os.path.isabs(path) or root is None else os.path.join(root, path)
 
 
-def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
-    """Write `items.parquet` and `summary.json` (CLIP_benchmark fields + provenance); return the summary."""
-    from clipcomp import __version__
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (int, float, str, bool))
 
-    os.makedirs(out_dir, exist_ok=True)
-    pq.write_table(result.items, os.path.join(out_dir, "items.parquet"))
-    summary = {
-        "dataset": result.dataset,
+
+# CLIP_benchmark's dataset names for the subsets of suites it also runs (one summary row per subset there).
+SUBSET_DATASET = {"sugarcrepe": "sugar_crepe"}
+
+
+def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
+    """Write `items.parquet` and `summary.json` (+ one `summary_<subset>.json` per subset); return the summary.
+
+    Every summary file is a CLIP_benchmark result: `dataset`, `model`, `pretrained` (a string), `task` and a flat
+    `metrics` mapping of numbers, so `clip_benchmark build` and `clipcomp eval gather` read a run folder as it
+    is. Nested metrics (per class, per subset, by number of objects) and the skipped-item list go to
+    `details/metrics.json` and `details/skipped.json`, which neither tool mistakes for a result.
+    """
+    from clipcomp import __version__
+    from clipcomp.io import atomic_write_json
+
+    os.makedirs(os.path.join(out_dir, "details"), exist_ok=True)
+    tmp = os.path.join(out_dir, f"items.parquet.tmp{os.getpid()}")
+    pq.write_table(result.items, tmp)
+    os.replace(tmp, os.path.join(out_dir, "items.parquet"))
+    flat = {k: v for k, v in result.metrics.items() if _scalar(v)}
+    pretrained = model_info.get("pretrained")
+    if pretrained is None:
+        pretrained = f"random-init(seed={model_info.get('seed', 0)})"
+    base = {
         "model": model_info.get("model"),
-        "pretrained": model_info.get("pretrained"),
+        "pretrained": str(pretrained),
         "task": result.task,
-        "metrics": result.metrics,
-        "n_items": result.items.num_rows,
-        "skipped": result.skipped,
+        "n_skipped": len(result.skipped),
         "model_identity": model_info.get("identity"),
         "device": model_info.get("device"),
         "precision": model_info.get("precision"),
         "clipcomp_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **result.extra,
+        **{k: v for k, v in result.extra.items() if _scalar(v)},
     }
-    with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2, default=float)
-        f.write("\n")
+    summary = {"dataset": result.dataset, **base, "metrics": flat, "n_items": result.items.num_rows}
+    atomic_write_json(os.path.join(out_dir, "details", "metrics.json"), result.metrics)
+    atomic_write_json(os.path.join(out_dir, "details", "skipped.json"), result.skipped)
+    per_subset = result.metrics.get("per_subset_acc") or {}
+    if len(per_subset) > 1 or (per_subset and "/" not in result.dataset):
+        root = result.dataset.split("/")[0]
+        name = SUBSET_DATASET.get(root, root)
+        subset_col = result.items.column("subset").to_pylist() if "subset" in result.items.column_names else []
+        for subset, acc in per_subset.items():
+            atomic_write_json(os.path.join(out_dir, f"summary_{subset}.json"),
+                              {"dataset": f"{name}/{subset}", **base, "metrics": {"acc": acc},
+                               "n_items": sum(1 for s in subset_col if s == subset)})
+    atomic_write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary

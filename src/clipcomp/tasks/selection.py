@@ -2,83 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyarrow as pa
 
-from clipcomp.errors import ClipcompError
-from clipcomp.tasks.common import TaskResult, read_json, read_table, require_columns, resolve
+from clipcomp.datasets.selection import SelectionData, load_selection_manifest, load_sugarcrepe
+from clipcomp.tasks.common import TaskResult
 
-
-@dataclass
-class SelectionData:
-    name: str
-    ids: list[str]
-    subsets: list[str]
-    paths: list[str]
-    positives: list[str]
-    negatives: list[list[str]]
-    extra: dict[str, list] = field(default_factory=dict)
-
-
-def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
-    """SugarCrepe JSON files ({id: {filename, caption, negative_caption}}), one subset per file."""
-    data = SelectionData("sugarcrepe", [], [], [], [], [])
-    expanded: list[str] = []
-    for f in files:
-        if os.path.isdir(f):
-            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
-        else:
-            expanded.append(f)
-    for path in expanded:
-        obj = read_json(path)
-        if not isinstance(obj, dict):
-            raise ClipcompError(f"{path}: expected SugarCrepe JSON {{id: {{filename, caption, negative_caption}}}}")
-        subset = os.path.splitext(os.path.basename(path))[0]
-        for key, item in obj.items():
-            missing = [k for k in ("filename", "caption", "negative_caption") if k not in item]
-            if missing:
-                raise ClipcompError(f"{path}: item {key!r} lacks {', '.join(missing)}")
-            data.ids.append(f"{subset}/{key}")
-            data.subsets.append(subset)
-            data.paths.append(resolve(item["filename"], image_root))
-            data.positives.append(item["caption"])
-            data.negatives.append([item["negative_caption"]])
-    if not data.ids:
-        raise ClipcompError("no SugarCrepe items found")
-    if len(expanded) == 1:
-        data.name = f"sugarcrepe/{data.subsets[0]}"
-    return data
-
-
-def load_selection_manifest(path: str, image_root: str | None = None) -> SelectionData:
-    """A table with `image`, `positive` and negatives: `negative*` columns or a list column `negatives`."""
-    table = read_table(path)
-    require_columns(table, ["image", "positive"], path, "for caption selection")
-    neg_cols = [c for c in table.column_names if c.startswith("negative") and c != "negatives"]
-    if "negatives" in table.column_names:
-        negs = [list(v or []) for v in table.column("negatives").to_pylist()]
-    elif neg_cols:
-        cols = [table.column(c).to_pylist() for c in neg_cols]
-        negs = [[v for v in row if v] for row in zip(*cols, strict=True)]
-    else:
-        raise ClipcompError(f"{path}: no negative captions (columns 'negative', 'negative_2', ... or 'negatives')")
-    for row, n in enumerate(negs, start=1):
-        if not n:
-            raise ClipcompError(f"{path}: row {row} has no negative caption")
-    root = image_root or os.path.dirname(os.path.abspath(path))
-    n = table.num_rows
-    subsets = [str(s) for s in table.column("subset").to_pylist()] if "subset" in table.column_names else \
-        ["all"] * n
-    ids = [str(i) for i in table.column("id").to_pylist()] if "id" in table.column_names else \
-        [str(i) for i in range(n)]
-    known = {"image", "positive", "negatives", "subset", "id", *neg_cols}
-    extra = {c: table.column(c).to_pylist() for c in table.column_names if c not in known}
-    return SelectionData(os.path.splitext(os.path.basename(path))[0], ids, subsets,
-                         [resolve(str(p), root) for p in table.column("image").to_pylist()],
-                         [str(p) for p in table.column("positive").to_pylist()], negs, extra)
+__all__ = ["SelectionData", "evaluate", "load_selection_manifest", "load_sugarcrepe"]
 
 
 def evaluate(embedder, data: SelectionData, skip_bad: bool = False) -> TaskResult:

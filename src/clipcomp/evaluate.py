@@ -1,0 +1,131 @@
+"""Evaluation as library functions: one call per task loads the model, reads the dataset, runs the task module
+and writes `items.parquet` + `summary.json` (CLIP_benchmark's fields). `clipcomp eval ...` is a thin layer over
+these; a notebook calls them directly. `EVAL_TASKS` maps task names to them (used by `train --eval` and suites).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from clipcomp.errors import ClipcompError
+
+
+@dataclass
+class ModelSpec:
+    """Which model to evaluate and how to run it."""
+
+    model: str | None = "clipcomp-tiny"
+    pretrained: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 64
+    loader_workers: int | None = None
+    cache_dir: str | None = "default"
+    seed: int = 0
+
+
+def make_embedder(spec: ModelSpec, progress: bool = True):
+    """(Embedder, model info) for a model spec; the info goes into every summary."""
+    from clipcomp.embed import Embedder, default_cache_dir
+    from clipcomp.models import load_model
+
+    if spec.batch_size < 1:
+        raise ClipcompError(f"--batch-size must be ≥ 1 (got {spec.batch_size})")
+    lm = load_model(spec.model, spec.pretrained, device=spec.device, precision=spec.precision, seed=spec.seed)
+    cache = None if spec.cache_dir in (None, "none") else (default_cache_dir() if spec.cache_dir == "default"
+                                                           else spec.cache_dir)
+    emb = Embedder(lm, cache_dir=cache, batch_size=spec.batch_size, num_workers=spec.loader_workers,
+                   progress=progress)
+    info = {"model": lm.name, "pretrained": lm.pretrained, "identity": lm.identity, "device": lm.device,
+            "precision": lm.precision, "seed": spec.seed}
+    return emb, info
+
+
+def _run(task: str, dataset, evaluate_fn, spec: ModelSpec, out: str, settings: dict, force: bool,
+         progress: bool) -> dict:
+    from clipcomp.io import prepare_output
+    from clipcomp.models import load_model  # noqa: F401 - keep import errors here, before any output is made
+    from clipcomp.tasks import write_result
+
+    emb, info = make_embedder(spec, progress)
+    prepare_output(out, f"eval {task}", {**settings, "model_identity": info["identity"]}, force=force,
+                   markers=("summary.json", "items.parquet"))
+    return write_result(evaluate_fn(emb), out, info)
+
+
+def eval_zeroshot(data: str, out: str = "runs/zeroshot", classnames: str | None = None, templates: str = "openai",
+                  images: str | None = None, spec: ModelSpec | None = None, skip_bad: bool = False,
+                  force: bool = False, progress: bool = True) -> dict:
+    """Zero-shot classification of an image folder (one sub-folder per class) or a `path,label` manifest."""
+    from clipcomp.datasets.classification import load_image_folder, load_manifest
+    from clipcomp.tasks import zeroshot
+
+    ds = load_image_folder(data, classnames) if os.path.isdir(data) else load_manifest(data, classnames, images)
+    tpl = zeroshot.load_templates(templates)
+    return _run("zeroshot", ds, lambda emb: zeroshot.evaluate(emb, ds, tpl, skip_bad=skip_bad), spec or ModelSpec(),
+                out, {"data": os.path.abspath(data), "classnames": classnames, "templates": tpl}, force, progress)
+
+
+def eval_retrieval(captions: str, out: str = "runs/retrieval", images: str | None = None,
+                   spec: ModelSpec | None = None, skip_bad: bool = False, force: bool = False,
+                   progress: bool = True) -> dict:
+    """Image↔text retrieval (Recall@1/5/10 both ways) on a COCO-style captions JSON."""
+    from clipcomp.datasets.coco import load_coco_captions
+    from clipcomp.tasks import retrieval
+
+    ds = load_coco_captions(captions, images)
+    return _run("retrieval", ds, lambda emb: retrieval.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
+                out, {"data": os.path.abspath(captions), "images": images}, force, progress)
+
+
+def eval_select(inputs: list[str] | str, out: str = "runs/select", images: str | None = None,
+                spec: ModelSpec | None = None, skip_bad: bool = False, force: bool = False,
+                progress: bool = True) -> dict:
+    """Caption selection: SugarCrepe JSON files/folders (need `images`) or one manifest table."""
+    from clipcomp.datasets.selection import load_selection_manifest, load_sugarcrepe
+    from clipcomp.tasks import selection
+
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    if not inputs:
+        raise ClipcompError("caption selection needs at least one input file")
+    manifest = len(inputs) == 1 and inputs[0].lower().endswith((".csv", ".tsv", ".parquet", ".pq", ".jsonl"))
+    if manifest:
+        ds = load_selection_manifest(inputs[0], images)
+    else:
+        if images is None:
+            raise ClipcompError("SugarCrepe input needs --images DIR (the COCO val2017 images)")
+        ds = load_sugarcrepe(inputs, images)
+    return _run("select", ds, lambda emb: selection.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
+                out, {"data": [os.path.abspath(p) for p in inputs], "images": images}, force, progress)
+
+
+def eval_binding(data: str, out: str = "runs/binding", spec: ModelSpec | None = None, scenes: int = 1000,
+                 split: str = "test", seed: int = 0, force: bool = False, progress: bool = True) -> dict:
+    """Binding probes on a synthetic dataset's held-out scenes (attribute swap / replace / t→i swap)."""
+    from clipcomp.tasks import binding
+
+    if scenes < 1:
+        raise ClipcompError(f"--scenes must be ≥ 1 (got {scenes})")
+    spec = spec or ModelSpec(model=None, cache_dir=None)
+    if spec.model is None:
+        from clipcomp.models import checkpoint_model_name
+
+        spec.model = checkpoint_model_name(spec.pretrained) or "clipcomp-tiny"
+    return _run("binding", data, lambda emb: binding.evaluate_dataset(emb, data, scenes, split, seed), spec, out,
+                {"data": os.path.abspath(data), "scenes": scenes, "split": split, "probe_seed": seed}, force,
+                progress)
+
+
+EVAL_TASKS = {"zeroshot": eval_zeroshot, "retrieval": eval_retrieval, "select": eval_select,
+              "binding": eval_binding}
+
+
+def run_eval(task: str, data: str, out: str, spec: ModelSpec | None = None, images: str | None = None,
+             force: bool = False, progress: bool = True) -> dict:
+    """One task by name on one data path (how `train --eval TASK=PATH` and suites call the harness)."""
+    if task not in EVAL_TASKS:
+        raise ClipcompError(f"unknown evaluation task {task!r} (expected {', '.join(EVAL_TASKS)})")
+    if task == "binding":
+        return eval_binding(data, out, spec, force=force, progress=progress)
+    return EVAL_TASKS[task](data, out, images=images, spec=spec, force=force, progress=progress)
