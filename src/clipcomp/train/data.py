@@ -212,7 +212,10 @@ class ShardStream(IterableDataset):
         from clipcomp.datasets.webdataset import raw_samples, sample_image, sample_text
 
         info = torch.utils.data.get_worker_info()
-        n_workers, wid = (info.num_workers, info.id) if info else (1, 0)
+        n_workers, loader_wid = (info.num_workers, info.id) if info else (1, 0)
+        # DataLoader hands out batches from its workers in turn starting at worker 0, so after resuming at step s
+        # loader worker w produces global steps s + w, s + w + W, ...: it plays stream part (s + w) mod W.
+        wid = (self.start_step + loader_wid) % n_workers
         unit, units = self.rank * n_workers + wid, self.world * n_workers
         done_by_me = (self.start_step - wid + n_workers - 1) // n_workers if self.start_step > wid else 0
         bad: list[str] = []
