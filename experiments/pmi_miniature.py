@@ -24,7 +24,7 @@ def mean_ci(values):
     from clipcomp.lab import mean_ci as mc
 
     vals = [v for v in values if v is not None and math.isfinite(v)]
-    return mc(vals) if vals else (float("nan"), 0.0)
+    return mc(vals) if vals else (float("nan"), float("nan"))
 
 
 def main() -> None:
@@ -95,7 +95,7 @@ def main() -> None:
         for name in ("accuracy", "r", "r_pairs", "gap", "unseen"):
             m, h = mean_ci([r[name] for r in sub])
             agg[(k, name)] = m
-            cells.append(f"{_f(m)} ± {_f(h)}")
+            cells.append(f"{_f(m)} ± {_f(h)}" if math.isfinite(h) else _f(m))  # one seed: no interval
         lines.append(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
     def a(model, bench, name):
         return agg.get(((model, bench), name), float("nan"))

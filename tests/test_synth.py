@@ -158,3 +158,28 @@ def test_dataset_deterministic_parallel_and_resumable(tmp_path):
     with pytest.raises(ClipcompError, match="other settings"):
         generate(world, CaptionKnobs(), DatasetSpec(out=str(tmp_path / "a"), n_train=300, n_test=50, shard_size=64),
                  progress=False)
+
+
+def test_hard_negatives_use_only_the_worlds_vocabulary(tmp_path):
+    """Every word of every negative caption is a word some positive caption of the world can use (issue: ~15%
+    of default-world negatives named colours no positive ever used)."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.synth import CaptionKnobs, WorldConfig
+    from clipcomp.synth.dataset import DatasetSpec, generate
+    from clipcomp.synth.world import COLOUR_RGB, SHAPES_AVAILABLE
+
+    world = WorldConfig(shapes=["circle", "square", "triangle", "star"], colours=["red", "blue", "green"],
+                        max_objects=3)
+    knobs = CaptionKnobs(attribute_density=0.5, completeness=0.6)
+    generate(world, knobs, DatasetSpec(out=str(tmp_path / "d"), n_train=2000, n_test=0), progress=False)
+    t = pq.read_table(tmp_path / "d" / "manifest.parquet")
+    positive_words = {w for c in t.column("caption").to_pylist() for w in c.split()}
+    negatives = t.column("negative_caption").to_pylist()
+    foreign = (set(COLOUR_RGB) - set(world.colours)) | (set(SHAPES_AVAILABLE) - set(world.shapes))
+    used = {w for c in negatives for w in c.split()}
+    assert not used & foreign
+    assert used <= positive_words | {"s"}  # plural forms are built from the same shape words
+    kinds = set(t.column("negative_kind").to_pylist())
+    assert kinds == {"swap_colour", "replace_colour", "replace_shape"}
+    assert all(n != c for n, c in zip(negatives, t.column("caption").to_pylist(), strict=True))

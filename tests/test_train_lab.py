@@ -168,6 +168,15 @@ sweep:
     assert (tmp_path / "sw" / "results.md").exists() and (tmp_path / "sw" / "binding.png").stat().st_size > 5000
     again = sweep(str(cfg), progress=False)  # finished runs are reused
     assert [r["binding_accuracy"] for r in again["rows"]] == [r["binding_accuracy"] for r in res["rows"]]
+    # a changed config never returns the old cell's binding.json: refused with one line, recomputed with force
+    cfg.write_text(cfg.read_text().replace("steps: 3", "steps: 4"))
+    with pytest.raises(ClipcompError, match="other settings.*train.steps"):
+        sweep(str(cfg), progress=False)
+    redone = sweep(str(cfg), progress=False, force=True)
+    assert all(r["steps"] == 4 for r in redone["rows"])
+    single = tmp_path / "one.yaml"
+    single.write_text(cfg.read_text().replace("seeds: [0, 1]", "seeds: [0]"))
+    assert "±" not in sweep(str(single), progress=False)["table"]  # one seed: no "± 0.000"
 
 
 def test_torchrun_ddp_matches_single_process(tmp_path, small_data):

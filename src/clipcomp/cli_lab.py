@@ -142,9 +142,10 @@ def train_cmd(
 
 @lab_app.command("sweep")
 def lab_sweep(config: Annotated[str, typer.Argument(help="YAML/TOML with world/captions/dataset/train + sweep.")],
-              quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False) -> None:
+              quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+              force: Annotated[bool, typer.Option(help="Recompute cells whose settings changed.")] = False) -> None:
     """Run a knob grid (or named cells) × seeds with the same step budget; results table + plot."""
     from clipcomp.lab import sweep
 
-    res = sweep(config, progress=not quiet)
+    res = sweep(config, progress=not quiet, force=force)
     console.print(res["table"])

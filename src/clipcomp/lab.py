@@ -110,13 +110,22 @@ def _data_key(sections: dict, seed: int) -> str:
 
 
 def run_cell(raw: dict, name: str, overrides: dict, seed: int, sweep: SweepConfig, path: str,
-             progress: bool = True) -> dict:
+             progress: bool = True, force: bool = False) -> dict:
+    """One (cell, seed): generate → train → probe. A finished cell is reused only when its fingerprint (every
+    setting of the cell, the seed and the probe count) matches; a changed cell stops with one line, or is
+    recomputed with `force`."""
+    from clipcomp.io import atomic_write_json, prepare_output
     from clipcomp.synth.dataset import generate
 
     sections = parse(_override(raw, overrides, path), path)
     run_dir = os.path.join(sweep.out, "runs", f"{_safe(name)}-s{seed}")
     result_path = os.path.join(run_dir, "binding.json")
-    if os.path.exists(result_path):
+    settings = {k: dataclasses.asdict(v) for k, v in sections.items()}
+    settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in ("out", "workers")}
+    settings["train"] = {k: v for k, v in settings["train"].items() if k not in ("out", "data", "workers", "threads")}
+    settings.update({"seed": seed, "eval_scenes": sweep.eval_scenes})
+    state = prepare_output(run_dir, "lab sweep cell", settings, force=force, markers=("binding.json",))
+    if state.reuse and os.path.exists(result_path):
         with open(result_path, encoding="utf-8") as f:
             return json.load(f)
     spec = sections["dataset"]
@@ -125,15 +134,14 @@ def run_cell(raw: dict, name: str, overrides: dict, seed: int, sweep: SweepConfi
     spec.out = os.path.join(sweep.out, "data", _data_key(sections, seed))
     generate(sections["world"], sections["captions"], spec, progress=progress)
     tcfg = sections["train"]
-    tcfg.data, tcfg.out, tcfg.seed = spec.out, run_dir, seed
+    tcfg.data, tcfg.out, tcfg.seed = spec.out, os.path.join(run_dir, "train"), seed
     from clipcomp.train.trainer import train
 
-    summary = train(tcfg, progress=progress)
+    summary = train(tcfg, progress=progress, force=force)
     metrics = evaluate_run(tcfg, spec.out, sweep.eval_scenes, seed)
     row = {"cell": name, "seed": seed, "overrides": overrides, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
            "train_seconds": summary["seconds"], "images_per_s": summary["images_per_s"], **metrics}
-    with open(result_path, "w", encoding="utf-8") as f:
-        json.dump(row, f, indent=2)
+    atomic_write_json(result_path, row)
     return row
 
 
@@ -153,16 +161,18 @@ def _safe(name: str) -> str:
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of a 95% t-interval (0 for a single value)."""
+    """Mean and the half-width of a 95% t-interval (NaN for a single value: no interval from one seed)."""
     v = np.asarray(values, dtype=float)
     if v.size < 2:
-        return float(v.mean()), 0.0
+        return float(v.mean()), float("nan")
     from scipy import stats
 
     return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
-def sweep(path: str, progress: bool = True) -> dict:
+def sweep(path: str, progress: bool = True, force: bool = False) -> dict:
+    """Run every (cell, seed) of a sweep config (reusing finished cells whose settings match); write the table,
+    summary.json and the plot."""
     raw = load_sections(path)
     sw = build(SweepConfig, raw.get("sweep"), "sweep", path)
     parse(raw, path)
@@ -171,7 +181,7 @@ def sweep(path: str, progress: bool = True) -> dict:
     rows = []
     for name, ov in cells:
         for seed in sw.seeds:
-            rows.append(run_cell(raw, name, ov, seed, sw, path, progress))
+            rows.append(run_cell(raw, name, ov, seed, sw, path, progress, force))
     return write_sweep_report(rows, cells, sw)
 
 
@@ -191,7 +201,7 @@ def write_sweep_report(rows: list[dict], cells: list[tuple[str, dict]], sw: Swee
              "swap, t→i |", "|---|---|---:|---:|---:|---:|---:|"]
     for e in summary:
         ov = ", ".join(f"{k}={v}" for k, v in e["overrides"].items()) or "(base)"
-        vals = " | ".join(f"{e[p]:.3f} ± {e[p + '_ci']:.3f}" for p in probes)
+        vals = " | ".join(f"{e[p]:.3f} ± {e[p + '_ci']:.3f}" if e["n_seeds"] > 1 else f"{e[p]:.3f}" for p in probes)
         lines.append(f"| {e['cell']} | {ov} | {e['n_seeds']} | {vals} |")
     md = "\n".join(lines) + "\n"
     with open(os.path.join(sw.out, "results.md"), "w", encoding="utf-8") as f:
@@ -209,18 +219,19 @@ def plot_sweep(summary: list[dict], rows: list[dict], sw: SweepConfig, path: str
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
+    err = [float(np.nan_to_num(e["binding_accuracy_ci"])) for e in summary]
     single_knob = sw.grid is not None and len(sw.grid) == 1
     if single_knob:
         knob = next(iter(sw.grid))
         xs = [e["overrides"][knob] for e in summary]
-        ax.errorbar(xs, [e["binding_accuracy"] for e in summary], yerr=[e["binding_accuracy_ci"] for e in summary],
+        ax.errorbar(xs, [e["binding_accuracy"] for e in summary], yerr=err,
                     marker="o", capsize=3, label="binding (attribute swap)")
         for r in rows:
             ax.plot(r["overrides"][knob], r["binding_accuracy"], "k.", alpha=0.4)
         ax.set_xlabel(knob)
     else:
         xs = np.arange(len(summary))
-        ax.bar(xs, [e["binding_accuracy"] for e in summary], yerr=[e["binding_accuracy_ci"] for e in summary],
+        ax.bar(xs, [e["binding_accuracy"] for e in summary], yerr=err,
                capsize=3, color="#4C72B0", label="binding (attribute swap)")
         for i, e in enumerate(summary):
             pts = [r["binding_accuracy"] for r in rows if r["cell"] == e["cell"]]

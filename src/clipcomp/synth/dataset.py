@@ -26,7 +26,7 @@ from clipcomp.synth.captions import (
     replace_shape,
 )
 from clipcomp.synth.render import render_scene
-from clipcomp.synth.world import Obj, Scene, WorldConfig, sample_scene
+from clipcomp.synth.world import DEFAULT_COLOURS, DEFAULT_SHAPES, Obj, Scene, WorldConfig, sample_scene
 
 _SPLIT_CODE = {"train": 0, "test": 1, "val": 2}
 OBJ_TYPE = pa.struct([("shape", pa.string()), ("colour", pa.string()), ("size", pa.string()),
@@ -52,9 +52,14 @@ class DatasetSpec:
 
 
 def hard_negative(scene: Scene, mentioned: list[int], attrs: list[list[str]], rng: np.random.Generator,
-                  template_caption: str, objects_text: str) -> tuple[str, str]:
+                  template_caption: str, objects_text: str, colours: list[str] | None = None,
+                  shapes: list[str] | None = None) -> tuple[str, str]:
     """NegCLIP-style negative of a training caption: swap the colours of two mentioned objects when the caption
-    names two colours, else replace a named colour by one absent from the scene, else replace a shape."""
+    names two colours, else replace a named colour, else replace a shape. Replacements come from the world's own
+    vocabularies (`colours`, `shapes`): preferably a word absent from the scene, else any other word of the world,
+    so a negative never names a colour or shape that no positive caption can use."""
+    colours = list(colours) if colours else list(DEFAULT_COLOURS)
+    shapes = list(shapes) if shapes else list(DEFAULT_SHAPES)
     coloured = [m for m, a in zip(mentioned, attrs, strict=True) if "colour" in a]
     objs = list(scene.objects)
     kind = "swap_colour"
@@ -66,15 +71,13 @@ def hard_negative(scene: Scene, mentioned: list[int], attrs: list[list[str]], rn
     elif coloured:
         kind = "replace_colour"
         i = coloured[0]
-        from clipcomp.synth.world import COLOUR_RGB
-
-        absent = [c for c in COLOUR_RGB if c not in {o.colour for o in scene.objects}]
+        absent = [c for c in colours if c not in {o.colour for o in scene.objects}] or \
+            [c for c in colours if c != scene.objects[i].colour]
         objs = replace_colour(scene, i, absent[int(rng.integers(len(absent)))])
     else:
         kind = "replace_shape"
-        from clipcomp.synth.world import DEFAULT_SHAPES
-
-        absent = [s for s in DEFAULT_SHAPES if s not in {o.shape for o in scene.objects}]
+        absent = [s for s in shapes if s not in {o.shape for o in scene.objects}] or \
+            [s for s in shapes if s != scene.objects[mentioned[0]].shape]
         objs = replace_shape(scene, mentioned[0], absent[int(rng.integers(len(absent)))])
     neg_objects = join([phrase(objs[m], a) for m, a in zip(mentioned, attrs, strict=True)])
     return template_caption.replace(objects_text, neg_objects), kind
@@ -97,7 +100,8 @@ def _shard(job: tuple) -> dict:
         truth = caption_scene(scene, knobs, rng)
         objects_text = join([phrase(scene.objects[m], a) for m, a in zip(truth.mentioned, truth.attributes,
                                                                              strict=True)])
-        neg, kind = hard_negative(scene, truth.mentioned, truth.attributes, rng, truth.caption, objects_text)
+        neg, kind = hard_negative(scene, truth.mentioned, truth.attributes, rng, truth.caption, objects_text,
+                                  world.colours, world.shapes)
         rows["image"].append(f"{shard_name}#{n}")
         rows["shard"].append(shard_name)
         rows["index"].append(n)
