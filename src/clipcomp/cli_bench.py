@@ -62,6 +62,10 @@ def quickstart_cmd(
     for col in ("model", "benchmark", "accuracy", "r (item)", "r (pairs)", "top−bottom 5% gap", "never-together acc."):
         t.add_column(col, justify="left" if col in ("model", "benchmark") else "right")
     for r in headline(summary):
+        if r["at_chance"]:
+            t.add_row(r["model"], r["benchmark"], f"{r['accuracy']:.3f} (chance)", "n/a", "n/a", "n/a (at chance)",
+                      "n/a" if r["unseen"] is None else f"{r['unseen']:.3f}")
+            continue
         t.add_row(r["model"], r["benchmark"], f"{r['accuracy']:.3f}", f"{r['r']:.3f}",
                   "n/a" if r["r_pairs"] is None else f"{r['r_pairs']:.3f}", f"{r['gap'] * 100:.1f} pts",
                   "n/a" if r["unseen"] is None else f"{r['unseen']:.3f}")

@@ -148,20 +148,19 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
 
 
 def zero_shot(emb, cfg: QuickstartConfig, testset: str) -> pa.Table:
-    """Per-item zero-shot classification of the class shape (prompts name the class shapes only)."""
+    """Per-item zero-shot classification of the class shape (prompts name the class shapes only), by the
+    harness's zero-shot task on the in-memory test images; the test set's columns are kept beside the results."""
+    from clipcomp.datasets.classification import ClassificationData
     from clipcomp.miniature.testsets import load_set
-    from clipcomp.tasks.zeroshot import zero_shot_classifier
+    from clipcomp.tasks import zeroshot
 
     images, items = load_set(testset)
-    w = zero_shot_classifier(emb, list(cfg.classes), list(TEMPLATES))
-    logits = emb.arrays(images) @ w.T
-    pred = logits.argmax(axis=1)
-    label = np.asarray(items.column("label").to_numpy())
-    top = np.take_along_axis(logits, label[:, None], axis=1)[:, 0]
-    rival = np.where(np.arange(logits.shape[1])[None, :] == label[:, None], -np.inf, logits).max(axis=1)
-    return (items.append_column("pred", pa.array([cfg.classes[i] for i in pred]))
-            .append_column("correct", pa.array(pred == label))
-            .append_column("margin", pa.array((top - rival).astype(np.float64))))
+    labels = np.asarray(items.column("label").to_numpy())
+    data = ClassificationData(os.path.basename(testset), [f"{testset}#{i}" for i in range(len(labels))], labels,
+                              list(cfg.classes), arrays=images)
+    res = zeroshot.evaluate(emb, data, list(TEMPLATES)).items
+    return (items.append_column("pred", res.column("pred")).append_column("correct", res.column("correct"))
+            .append_column("margin", res.column("margin")))
 
 
 def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, str], stats_dirs: dict[str, str],
@@ -193,6 +192,7 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
         for label, sdir in stats_dirs.items():
             joined, res = analyze_results(items, ConceptStats.load(sdir), pair_columns=("class", "partner"),
                                           n_bins=n_bins, seed=cfg.seed)
+            res.set_chance(1.0 / len(cfg.classes))
             pq.write_table(joined, os.path.join(res_dir, f"items_pmi_{label}.parquet"))
             out[bench][label] = {"analysis": res, "pair_table": pair_table(joined)}
     return out

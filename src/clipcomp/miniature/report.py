@@ -28,7 +28,8 @@ def headline(summary: dict) -> list[dict]:
             rows.append({"model": model, "benchmark": bench, "accuracy": a["accuracy"], "r": a["pearson"],
                          "r_ci": a["pearson_ci"], "r_pairs": g.get("pearson"), "gap": a["gap"], "gap_ci": a["gap_ci"],
                          "top": a["top_accuracy"], "bottom": a["bottom_accuracy"], "tail_k": a["tail_k"],
-                         "unseen": a["unseen_accuracy"], "n_items": a["n_items"]})
+                         "unseen": a["unseen_accuracy"], "n_items": a["n_items"],
+                         "at_chance": bool(a.get("at_chance")), "chance": a.get("chance")})
     return rows
 
 
@@ -108,6 +109,10 @@ def markdown(cfg, summary: dict) -> str:
              "| model | benchmark | accuracy | r (item, 95% CI) | r over pairs | top−bottom 5% gap (95% CI) | "
              "never-together pairs |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if r["at_chance"]:  # the accuracy's CI covers chance: r and the gap would only measure noise
+            lines.append(f"| {r['model']} | {r['benchmark']} | {_f(r['accuracy'])} (at chance {_f(r['chance'])}) | "
+                         "n/a (at chance) | n/a | n/a (at chance) | " f"{_f(r['unseen'])} |")
+            continue
         lines.append(f"| {r['model']} | {r['benchmark']} | {_f(r['accuracy'])} | {_f(r['r'])} {_ci(r['r_ci'])} | "
                      f"{_f(r['r_pairs'])} | {_f(r['gap'])} ({_f(r['top'])} vs {_f(r['bottom'])}) {_ci(r['gap_ci'])} | "
                      f"{_f(r['unseen'])} |")
