@@ -110,12 +110,14 @@ def stats_build(
     header: Annotated[bool | None, typer.Option("--header/--no-header",
                                                 help="CSV/TSV header row (default: detected).")] = None,
     vocab: Annotated[str | None, typer.Option(help="Vocabulary file, one concept (word or phrase) per line.")] = None,
-    min_count: Annotated[int, typer.Option(help="Keep concepts in ≥ N captions (vocabulary from corpus).")] = 5,
-    max_concepts: Annotated[int | None, typer.Option(help="Keep at most the K most frequent concepts.")] = None,
+    min_count: Annotated[int, typer.Option(help="Keep concepts in ≥ N captions (vocabulary from corpus; ≥ 1).",
+        min=1)] = 5,
+    max_concepts: Annotated[int | None, typer.Option(help="Keep at most the K most frequent concepts (≥ 1).",
+        min=1)] = None,
     lemmatizer: Annotated[str, typer.Option(help="simplemma|spacy|none")] = "simplemma",
     stopwords: Annotated[str, typer.Option(help="default|none|FILE")] = "default",
-    smoothing: Annotated[float, typer.Option(help="Add-k smoothing of counts in PMI (0 = none).")] = 0.0,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 1,
+    smoothing: Annotated[float, typer.Option(help="Add-k smoothing of counts in PMI (0 = none; ≥ 0).", min=0.0)] = 0.0,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes (≥ 1).", min=1)] = 1,
     engine: Annotated[str, typer.Option(help="local|dask")] = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable shards and list them in meta.json.")] = False,
@@ -210,9 +212,9 @@ def stats_pmi(
 def stats_top(
     stats_dir: Annotated[str, typer.Argument(help="ConceptStats directory.")],
     concept: Annotated[str | None, typer.Option(help="Only pairs containing this concept.")] = None,
-    k: Annotated[int, typer.Option("-k", help="How many pairs.")] = 20,
+    k: Annotated[int, typer.Option("-k", help="How many pairs (≥ 1).", min=1)] = 20,
     lowest: Annotated[bool, typer.Option(help="Lowest instead of highest.")] = False,
-    min_count: Annotated[int, typer.Option(help="Only pairs seen together ≥ N times.")] = 1,
+    min_count: Annotated[int, typer.Option(help="Only pairs seen together ≥ N times (≥ 1).", min=1)] = 1,
     by: Annotated[str, typer.Option(help="pmi|npmi|count")] = "pmi",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
@@ -275,25 +277,90 @@ def stats_info(
 # ----------------------------------------------------------------------------------------------- entry
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
-    debug = os.environ.get("CLIPCOMP_DEBUG") == "1"
+def _click_errors():
+    """Click's exception classes — Typer ≥ 0.29 vendors its own copy of click, so catch both."""
+    mods = [click.exceptions]
     try:
-        app(args=argv, standalone_mode=False, prog_name="clipcomp")
+        from typer._click import exceptions as vendored
+
+        mods.append(vendored)
+    except ImportError:
+        pass
+    pick = lambda name: tuple(getattr(m, name) for m in mods if hasattr(m, name))  # noqa: E731
+    return pick("UsageError"), pick("Exit"), pick("Abort"), pick("ClickException")
+
+
+def _output_dir(argv: list[str]) -> str | None:
+    """The -o/--out value of the command line (where finished work was kept), if any."""
+    from clipcomp.io import CURRENT_OUTPUTS
+
+    if CURRENT_OUTPUTS:
+        return CURRENT_OUTPUTS[-1]
+    for i, a in enumerate(argv):
+        if a in ("-o", "--out") and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--out="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "input"
+    what = exc.strerror or type(exc).__name__
+    if isinstance(exc, IsADirectoryError):
+        what = "is a directory, expected a file"
+    elif isinstance(exc, NotADirectoryError):
+        what = "is not a directory"
+    return f"{where}: {what}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The CLI's one error boundary. Usage errors: usage text, exit 2. Expected failures (ClipcompError, OS and
+    encoding errors): one line naming the path, exit 2. Ctrl-C / SIGTERM: one line saying what was kept, exit
+    130 / 143. Anything else is a bug: one line with the debug hint, exit 1."""
+    from clipcomp import procs
+    from clipcomp.procs import Interrupted, install_interrupt_handlers
+
+    debug = os.environ.get("CLIPCOMP_DEBUG") == "1"
+    args = list(sys.argv[1:] if argv is None else argv)
+    usage_errors, exits, aborts, click_errors = _click_errors()
+    install_interrupt_handlers()
+    try:
+        rv = app(args=args, standalone_mode=False, prog_name="clipcomp")
+        # Typer turns KeyboardInterrupt into Exit(130) and, outside standalone mode, *returns* that code
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+            if rv == 130 or procs.LAST_SIGNAL:
+                raise Interrupted(procs.LAST_SIGNAL or 2)
+            sys.exit(rv)
     except ClipcompError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except usage_errors as exc:
         exc.show()
+        sys.exit(2)
+    except exits as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("interrupted: finished tasks are kept; rerun the same command to resume")
-        sys.exit(130)
+    except click_errors as exc:
+        exc.show()
+        sys.exit(2)
+    except (KeyboardInterrupt, *aborts) as exc:
+        signum = getattr(exc, "signum", None) or procs.LAST_SIGNAL or 2
+        out = _output_dir(args)
+        kept = f"finished work kept in {out}; " if out else ""
+        err_console.print(f"interrupted ({'SIGTERM' if signum == 15 else 'Ctrl-C'}): {kept}rerun the same command "
+                          "to resume", highlight=False, soft_wrap=True)
+        sys.exit(128 + signum)
+    except UnicodeDecodeError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] input is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                          highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - last line of defence for the one-line promise
         if debug:
             raise

@@ -18,9 +18,9 @@ console = Console()
 def synth_generate(
     config: Annotated[str, typer.Argument(help="YAML/TOML with sections world, captions, dataset.")],
     out: Annotated[str | None, typer.Option("-o", "--out", help="Override dataset.out.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Override dataset.workers.")] = None,
-    n_train: Annotated[int | None, typer.Option(help="Override dataset.n_train.")] = None,
-    n_test: Annotated[int | None, typer.Option(help="Override dataset.n_test.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Override dataset.workers (≥ 1).", min=1)] = None,
+    n_train: Annotated[int | None, typer.Option(help="Override dataset.n_train (≥ 0).", min=0)] = None,
+    n_test: Annotated[int | None, typer.Option(help="Override dataset.n_test (≥ 0).", min=0)] = None,
 ) -> None:
     """Render scenes and captions into image shards + manifest.parquet + meta.json."""
     from clipcomp.lab import load_sections, parse

@@ -21,6 +21,7 @@ from clipcomp.errors import ClipcompError, file_sha256
 __all__ = ["atomic_write_json", "atomic_write_text", "check_input_file", "file_sha256", "fingerprint",
            "prepare_output", "read_json", "read_table", "OutputState"]
 
+CURRENT_OUTPUTS: list[str] = []  # output directories prepared by this process (the CLI names them on Ctrl-C)
 RECORD_DIR = ".clipcomp"
 RECORD = "fingerprint.json"
 
@@ -134,6 +135,7 @@ def prepare_output(out: str, kind: str, settings: dict, force: bool = False,
     if os.path.exists(out) and not os.path.isdir(out):
         raise ClipcompError(f"{out}: exists and is a file, not an output directory (choose another -o)")
     rec_path = os.path.join(out, RECORD_DIR, RECORD)
+    CURRENT_OUTPUTS.append(out)
     fp = fingerprint(settings)
     new = {"kind": kind, "fingerprint": fp, "settings": settings}
     if os.path.exists(rec_path):

@@ -47,16 +47,25 @@ class Runner:
                 self._client = Client(self._cluster)
         elif self.workers > 1:
             # The parent is one of the workers (it would idle otherwise): N-1 processes beside it.
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=_mp_context())
+            from clipcomp.procs import die_with_parent
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=_mp_context(),
+                                             initializer=die_with_parent, initargs=(os.getpid(),))
             # Start them now: with fork they inherit the warmed state and no thread of ours exists yet.
             for fut in [self._pool.submit(os.getpid) for _ in range(self.workers - 1)]:
                 fut.result()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         release_caches()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                from clipcomp.procs import terminate_pool
+
+                terminate_pool(self._pool)  # finished tasks are on disk; running ones are redone on resume
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            else:
+                self._pool.shutdown(wait=True, cancel_futures=True)
         if self._client is not None:
             self._client.close()
         if self._cluster is not None:

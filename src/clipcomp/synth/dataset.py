@@ -156,7 +156,10 @@ def generate(world: WorldConfig, knobs: CaptionKnobs, spec: DatasetSpec, progres
 
     with progress_bar(len(jobs), "shards", enabled=progress) as bar:
         if spec.workers > 1 and len(jobs) > 1:
-            with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(spec.workers) as pool:
+            from clipcomp.procs import die_with_parent
+
+            with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
+                    spec.workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 for _ in pool.imap_unordered(_shard, jobs):
                     bar.update(1)
         else:
