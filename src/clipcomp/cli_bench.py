@@ -87,8 +87,10 @@ def _classes(spec: str) -> list[str]:
     if spec == "imagenet":
         return imagenet_classnames()
     if os.path.exists(spec):
-        with open(spec, encoding="utf-8") as f:
-            names = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        from clipcomp.io import read_text
+
+        lines = read_text(spec, "class list").splitlines()
+        names = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
         if not names:
             raise ClipcompError(f"{spec}: no class names (one per line expected)")
         return names

@@ -23,10 +23,14 @@ def synth_generate(
     n_test: Annotated[int | None, typer.Option(help="Override dataset.n_test (≥ 0).", min=0)] = None,
 ) -> None:
     """Render scenes and captions into image shards + manifest.parquet + meta.json."""
+    from clipcomp.errors import ClipcompError
     from clipcomp.lab import load_sections, parse
     from clipcomp.synth.dataset import generate
 
     raw = load_sections(config)
+    if not any(raw.get(k) for k in ("world", "captions", "dataset")):
+        raise ClipcompError(f"{config}: no world, captions or dataset section; an empty config would generate the "
+                            "default 21,000 scenes — write the sections you mean (see examples/binding_dense.yaml)")
     for key, value in (("out", out), ("workers", workers), ("n_train", n_train), ("n_test", n_test)):
         if value is not None:
             raw.setdefault("dataset", {})[key] = value

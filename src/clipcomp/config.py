@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import tomllib
 import types
 import typing
@@ -15,8 +14,9 @@ from clipcomp.errors import ClipcompError
 
 
 def read_config(path: str) -> dict:
-    if not os.path.exists(path):
-        raise ClipcompError(f"{path}: config file not found")
+    from clipcomp.io import check_input_file
+
+    check_input_file(path, "config file")
     try:
         if path.lower().endswith(".toml"):
             with open(path, "rb") as f:
@@ -28,6 +28,8 @@ def read_config(path: str) -> dict:
                 data = yaml.safe_load(f) or {}
         else:
             raise ClipcompError(f"{path}: config must be .yaml, .yml or .toml")
+    except UnicodeDecodeError as exc:
+        raise ClipcompError(f"{path}: not UTF-8 text (byte {exc.start}); expected a YAML or TOML config") from None
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ClipcompError(f"{path}: not valid {'TOML' if path.endswith('.toml') else 'YAML'} ({exc})") from None
     except Exception as exc:  # yaml.YAMLError without importing yaml at module level

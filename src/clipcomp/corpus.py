@@ -258,6 +258,11 @@ def _plan_file(path, fmt, text_column, header, target_bytes, target_rows) -> lis
                 header = col in fields
             elif col is None:
                 header = any(f.lower() in KNOWN_TEXT_COLUMNS for f in fields)
+                if not header and len(fields) > 1:
+                    # never guess: a first row like `path,label` is a header of a non-caption table
+                    raise ClipcompError(
+                        f"{path}: no text column (first row: {', '.join(fields)[:200]}); name it with "
+                        "--text-column NAME, or give --no-header --text-column INDEX for a file without a header")
             else:
                 header = False
         if header:

@@ -19,7 +19,7 @@ from typing import Any
 from clipcomp.errors import ClipcompError, file_sha256
 
 __all__ = ["atomic_write_json", "atomic_write_text", "check_input_file", "file_sha256", "fingerprint",
-           "prepare_output", "read_json", "read_table", "OutputState"]
+           "prepare_output", "read_json", "read_table", "read_text", "OutputState"]
 
 CURRENT_OUTPUTS: list[str] = []  # output directories prepared by this process (the CLI names them on Ctrl-C)
 RECORD_DIR = ".clipcomp"
@@ -59,6 +59,16 @@ def check_input_file(path: str, what: str = "file") -> str:
     if not os.access(path, os.R_OK):
         raise ClipcompError(f"{path}: not readable (permission denied)")
     return path
+
+
+def read_text(path: str, what: str = "text file") -> str:
+    """A whole UTF-8 text file, with one-line errors for missing, directory and wrongly encoded files."""
+    check_input_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as exc:
+        raise ClipcompError(f"{path}: not UTF-8 text (byte {exc.start}); expected a {what}") from None
 
 
 def read_json(path: str, what: str = "JSON file"):

@@ -94,6 +94,45 @@ class LoadedModel:
         return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision, torch.float32)
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _go_offline_if_unreachable():
+    """Put huggingface_hub in offline mode for one load when the hub cannot be reached, so a missing tag fails in
+    seconds (from the cache or not at all) instead of retrying for over a minute. Returns what to restore."""
+    try:
+        import huggingface_hub.constants as hc
+    except ImportError:
+        return None
+    old = (os.environ.get("HF_HUB_OFFLINE"), hc.HF_HUB_OFFLINE)
+    if hc.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        hc.HF_HUB_OFFLINE = True
+        return old
+    if not _hub_reachable():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        hc.HF_HUB_OFFLINE = True
+    return old
+
+
+def _restore_online(old) -> None:
+    import huggingface_hub.constants as hc
+
+    env, const = old
+    if env is None:
+        os.environ.pop("HF_HUB_OFFLINE", None)
+    else:
+        os.environ["HF_HUB_OFFLINE"] = env
+    hc.HF_HUB_OFFLINE = const
+
+
 def _state_digest(model) -> str:
     h = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()):
@@ -187,7 +226,9 @@ def load_model(
     torch.manual_seed(seed)
     quiet = logging.getLogger()
     level = quiet.level
-    quiet.setLevel(logging.ERROR)  # open_clip logs "initialized randomly" at WARNING on the root logger
+    quiet.setLevel(logging.CRITICAL)  # open_clip logs "initialized randomly" and download errors on the root logger
+    offline_was = _go_offline_if_unreachable() if pre and not os.path.isfile(pre) and \
+        not model_name.startswith("local-dir:") else None
     try:
         if pre and os.path.isfile(pre):
             model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None, **kwargs)
@@ -196,15 +237,20 @@ def load_model(
         else:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 model_name, pretrained=pre, cache_dir=cache_dir, **kwargs)
-    except (RuntimeError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch/open_clip/hub raise many types for unloadable weights
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if pre and not os.path.exists(pre):
             raise ClipcompError(
-                f"cannot load pretrained weights {model_name}/{pre}: {msg} (no network? download once with "
-                "network access, or pass a local checkpoint path)") from None
-        raise ClipcompError(f"cannot load model {model_name} from {pretrained}: {msg}") from None
+                f"cannot load pretrained weights {model_name}/{pre}: not in the local cache and the model hub is "
+                "unreachable or offline mode is set (download once with network access, or pass a local "
+                "checkpoint path)") from None
+        where = pretrained or model_name
+        raise ClipcompError(f"{where}: cannot load as weights for {model_name} ({type(exc).__name__}: "
+                            f"{msg[:200]})") from None
     finally:
         quiet.setLevel(level)
+        if offline_was is not None:
+            _restore_online(offline_was)
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
     if pre is None and "weights_sha256" not in source:

@@ -10,7 +10,6 @@ can be kept disjoint (`split_sources`, `check_disjoint`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -36,11 +35,10 @@ class SourceObject:
 def coco_objects(instances_json: str, image_root: str, min_area: float = 1024.0,
                  categories: list[str] | None = None) -> list[SourceObject]:
     """Polygon-annotated COCO objects (crowd/RLE annotations skipped), largest first per image."""
-    if not os.path.exists(instances_json):
-        raise ClipcompError(f"{instances_json}: file not found")
-    with open(instances_json, encoding="utf-8") as f:
-        obj = json.load(f)
-    if "categories" not in obj or "annotations" not in obj:
+    from clipcomp.io import read_json
+
+    obj = read_json(instances_json, "COCO instances JSON")
+    if not isinstance(obj, dict) or "categories" not in obj or "annotations" not in obj:
         raise ClipcompError(f"{instances_json}: expected COCO instances JSON (categories, annotations)")
     cats = {c["id"]: c["name"] for c in obj["categories"]}
     files = {im["id"]: im["file_name"] for im in obj["images"]}

@@ -3,7 +3,6 @@ in-memory images (`arrays`) such as generated test sets."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -29,13 +28,14 @@ def _read_classnames(path: str) -> dict[str, str] | list[str]:
     """JSON {folder: name} / list, `folder<TAB>name` lines, or plain names one per line."""
     if not os.path.exists(path):
         raise ClipcompError(f"{path}: class names file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    from clipcomp.io import read_json, read_text
+
     if path.lower().endswith(".json"):
-        obj = json.loads(text)
+        obj = read_json(path, "class names JSON")
         if not isinstance(obj, (dict, list)):
             raise ClipcompError(f"{path}: expected a JSON object {{folder: name}} or a list of names")
         return obj
+    text = read_text(path, "class names file")
     lines = [ln.rstrip("\n") for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if lines and all("\t" in ln for ln in lines):
         return {a.strip(): b.strip() for a, b in (ln.split("\t", 1) for ln in lines)}

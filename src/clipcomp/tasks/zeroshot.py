@@ -27,15 +27,16 @@ def load_templates(spec: str = "openai") -> list[str]:
         return [f("{c}") for f in funcs]
     if not os.path.exists(spec):
         raise ClipcompError(f"{spec}: templates file not found (or use --templates openai|simple)")
+    from clipcomp.io import read_text
+
     out = []
-    with open(spec, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            t = line.strip()
-            if not t or t.startswith("#"):
-                continue
-            if "{c}" not in t and "{}" not in t:
-                raise ClipcompError(f"{spec}: line {n}: template {t!r} has no {{c}} or {{}} placeholder")
-            out.append(t.replace("{}", "{c}"))
+    for n, line in enumerate(read_text(spec, "templates file").splitlines(), start=1):
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        if "{c}" not in t and "{}" not in t:
+            raise ClipcompError(f"{spec}: line {n}: template {t!r} has no {{c}} or {{}} placeholder")
+        out.append(t.replace("{}", "{c}"))
     if not out:
         raise ClipcompError(f"{spec}: no templates")
     return out
