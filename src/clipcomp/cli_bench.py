@@ -124,34 +124,20 @@ def bench_genpairs(
         min=8)] = None,
     batch_size: Annotated[int, typer.Option(help="Captions/images per batch (≥ 1).", min=1)] = 4,
     device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    force: Annotated[bool, typer.Option(help="Replace another run's output in OUT.")] = False,
 ) -> None:
-    """GenPairs: per class, partners over the PMI range (concrete, not classes, not numbers) → captions → images."""
-    import pyarrow.parquet as pq
+    """GenPairs: per class, partners over the PMI range (concrete, not classes, not numbers) → captions → images.
+    → benchmarks.genpairs.build_genpairs"""
+    from clipcomp.benchmarks.genpairs import build_genpairs
 
-    from clipcomp.benchmarks.captioners import DEFAULT_PROMPT, HFCaptioner, TemplateCaptioner, add_captions
-    from clipcomp.benchmarks.genpairs import sample_pairs
-    from clipcomp.stats import ConceptStats
-
-    st = ConceptStats.load(stats)
-    table, skipped = sample_pairs(st, _classes(classes), per_quantile, quantiles, unseen, min_concreteness, seed)
-    if skipped:
-        console.print(f"[yellow]{len(skipped)} class(es) are not concepts of {stats} and were skipped[/yellow] "
-                      f"(e.g. {', '.join(skipped[:5])})")
-    if captions == "template":
-        captioner = TemplateCaptioner(seed=seed)
-    else:
-        captioner = HFCaptioner(captions, prompt or DEFAULT_PROMPT, temperature=temperature, batch_size=batch_size,
-                                seed=seed, device=device)
-    table = add_captions(table, captioner)
-    os.makedirs(out, exist_ok=True)
-    pq.write_table(table, os.path.join(out, "manifest.parquet"))
-    msg = f"{out}/manifest.parquet: {table.num_rows:,} pairs over {len(set(table.column('class').to_pylist()))} classes"
+    res = build_genpairs(stats, out, _classes(classes), per_quantile, quantiles, unseen, min_concreteness, seed,
+                         captions, prompt, temperature, images, steps, guidance, size, batch_size, device, force)
+    if res["skipped_classes"]:
+        sk = res["skipped_classes"]
+        console.print(f"[yellow]{len(sk)} class(es) are not concepts of {stats} and were skipped[/yellow] "
+                      f"(e.g. {', '.join(sk[:5])})")
+    msg = f"{out}/manifest.parquet: {res['n_pairs']:,} pairs over {res['n_classes']} classes"
     if images:
-        from clipcomp.benchmarks.imagegen import DiffusersImageGenerator, generate_images
-
-        gen = DiffusersImageGenerator(images, steps=steps, guidance=guidance, height=size, width=size,
-                                      batch_size=batch_size, device=device)
-        generate_images(table, out, gen, seed=seed)
         msg += f"; images in {out}/images"
     console.print(msg)
 
@@ -176,33 +162,16 @@ def bench_paste(
     = None,
     stats: Annotated[str | None, typer.Option(help="ConceptStats: record PMI(label, concept) per edit.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of source choice and positions.")] = 0,
+    force: Annotated[bool, typer.Option(help="Replace another run's output in OUT.")] = False,
 ) -> None:
-    """Pasted-object edits: masked objects pasted at an area fraction; eval/augmentation sources disjoint."""
-    from clipcomp.benchmarks import paste
-    from clipcomp.errors import ClipcompError
-    from clipcomp.stats import ConceptStats
-    from clipcomp.tasks.zeroshot import load_image_folder, load_manifest
+    """Pasted-object edits: masked objects pasted at an area fraction; eval/augmentation sources disjoint.
+    → benchmarks.paste.build_paste_benchmark"""
+    from clipcomp.benchmarks.paste import build_paste_benchmark
 
-    data = load_image_folder(bases) if os.path.isdir(bases) else load_manifest(bases)
-    base_list = [(p, data.classnames[int(label)]) for p, label in zip(data.paths, data.labels, strict=True)]
-    if (coco is None) == (rgba is None):
-        raise ClipcompError("give the objects to paste: --coco JSON --coco-images DIR, or --rgba DIR")
-    if coco:
-        if not coco_images:
-            raise ClipcompError("--coco needs --coco-images (the folder of its images)")
-        sources = paste.coco_objects(coco, coco_images, min_area=min_area)
-    else:
-        sources = paste.rgba_objects(rgba)
-    if not sources:
-        raise ClipcompError("no objects to paste were found")
-    st = ConceptStats.load(stats) if stats else None
-    ev, tr = paste.split_sources(sources, eval_fraction, seed) if train_out else (sources, [])
-    table = paste.build(base_list, ev, out, area_fraction, position, per_base, seed, st)
-    msg = f"{out}: {table.num_rows:,} edits from {len(ev):,} source objects"
+    res = build_paste_benchmark(bases, out, coco, coco_images, rgba, area_fraction, position, per_base, min_area,
+                                eval_fraction, train_out, stats, seed, force)
+    msg = f"{out}: {res['n_edits']:,} edits from {res['n_sources']:,} source objects"
     if train_out:
-        if not tr:
-            raise ClipcompError("no source objects left for augmentation; lower --eval-fraction")
-        ttable = paste.build(base_list, tr, train_out, area_fraction, position, per_base, seed + 1, st)
-        paste.check_disjoint(table, ttable)
-        msg += f"; {train_out}: {ttable.num_rows:,} augmentation edits from {len(tr):,} other objects (disjoint)"
+        msg += (f"; {train_out}: {res['n_train_edits']:,} augmentation edits from {res['n_train_sources']:,} other "
+                "objects (disjoint)")
     console.print(msg)

@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -258,8 +259,9 @@ def _plan_file(path, fmt, text_column, header, target_bytes, target_rows) -> lis
                 header = col in fields
             elif col is None:
                 header = any(f.lower() in KNOWN_TEXT_COLUMNS for f in fields)
-                if not header and len(fields) > 1:
-                    # never guess: a first row like `path,label` is a header of a non-caption table
+                if not header and len(fields) > 1 and all(_HEADER_NAME.match(f.strip()) for f in fields):
+                    # a first row of bare names (`path,label`) is a header without a text column: never count it
+                    # as a caption nor guess a column; data rows (captions with spaces, URLs) fall through
                     raise ClipcompError(
                         f"{path}: no text column (first row: {', '.join(fields)[:200]}); name it with "
                         "--text-column NAME, or give --no-header --text-column INDEX for a file without a header")
@@ -290,6 +292,9 @@ def _plan_file(path, fmt, text_column, header, target_bytes, target_rows) -> lis
     if fmt == "text":
         return _byte_ranges(path, fmt, None, target_bytes, compressed)
     raise ClipcompError(f"{path}: unsupported format {fmt!r}")
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 
 
 def _split_header(line: str, delim: str, fmt: str) -> list[str]:

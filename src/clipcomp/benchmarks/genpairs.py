@@ -98,3 +98,43 @@ def sample_pairs(stats: ConceptStats, classes: list[str], per_quantile: int = 2,
             rows["quantile"].append(q)
             rows["concreteness"].append(float(conc[j]))
     return pa.table(rows), skipped
+
+
+def build_genpairs(stats: str, out: str, classes: list[str], per_quantile: int = 2, quantiles: int = 5,
+                   unseen: int = 2, min_concreteness: float = 4.0, seed: int = 0, captions: str = "template",
+                   prompt: str | None = None, temperature: float = 0.0, images: str | None = None, steps: int = 28,
+                   guidance: float = 3.5, size: int | None = None, batch_size: int = 4, device: str = "auto",
+                   force: bool = False) -> dict:
+    """GenPairs end to end: pairs over PMI quantiles → captions (templates or a local LLM) → optional images
+    (a local diffusers pipeline) → OUT/manifest.parquet (+ OUT/images). Returns counts and skipped classes."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from clipcomp.benchmarks.captioners import DEFAULT_PROMPT, HFCaptioner, TemplateCaptioner, add_captions
+    from clipcomp.io import prepare_output
+    from clipcomp.stats import ConceptStats
+
+    st = ConceptStats.load(stats)
+    prepare_output(out, "bench genpairs", {"stats": os.path.abspath(stats), "n_captions": st.n_captions,
+                                           "classes": classes, "per_quantile": per_quantile, "quantiles": quantiles,
+                                           "unseen": unseen, "min_concreteness": min_concreteness, "seed": seed,
+                                           "captions": captions, "prompt": prompt, "temperature": temperature,
+                                           "images": images, "steps": steps, "guidance": guidance, "size": size},
+                   force=force, markers=("manifest.parquet",))
+    table, skipped = sample_pairs(st, classes, per_quantile, quantiles, unseen, min_concreteness, seed)
+    if captions == "template":
+        captioner = TemplateCaptioner(seed=seed)
+    else:
+        captioner = HFCaptioner(captions, prompt or DEFAULT_PROMPT, temperature=temperature, batch_size=batch_size,
+                                seed=seed, device=device)
+    table = add_captions(table, captioner)
+    pq.write_table(table, os.path.join(out, "manifest.parquet"))
+    if images:
+        from clipcomp.benchmarks.imagegen import DiffusersImageGenerator, generate_images
+
+        gen = DiffusersImageGenerator(images, steps=steps, guidance=guidance, height=size, width=size,
+                                      batch_size=batch_size, device=device)
+        generate_images(table, out, gen, seed=seed)
+    return {"n_pairs": table.num_rows, "n_classes": len(set(table.column("class").to_pylist())),
+            "skipped_classes": skipped, "manifest": os.path.join(out, "manifest.parquet")}

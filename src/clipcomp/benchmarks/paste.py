@@ -209,3 +209,48 @@ def build(bases: list[tuple[str, str]], sources: list[SourceObject], out_dir: st
 
     pq.write_table(table, os.path.join(out_dir, "manifest.parquet"))
     return table
+
+
+def build_paste_benchmark(bases: str, out: str, coco: str | None = None, coco_images: str | None = None,
+                          rgba: str | None = None, area_fraction: float = 0.1, position: str = "random",
+                          per_base: int = 1, min_area: float = 1024.0, eval_fraction: float = 0.5,
+                          train_out: str | None = None, stats: str | None = None, seed: int = 0,
+                          force: bool = False) -> dict:
+    """Pasted-object edits of natural images (a class-folder tree or a path,label manifest): objects from COCO
+    polygons or RGBA folders; with `train_out`, augmentation edits from disjoint source objects."""
+    from clipcomp.datasets.classification import load_image_folder, load_manifest
+    from clipcomp.io import prepare_output
+    from clipcomp.stats import ConceptStats
+
+    data = load_image_folder(bases) if os.path.isdir(bases) else load_manifest(bases)
+    base_list = [(p, data.classnames[int(label)]) for p, label in zip(data.paths, data.labels, strict=True)]
+    if (coco is None) == (rgba is None):
+        raise ClipcompError("give the objects to paste: --coco JSON --coco-images DIR, or --rgba DIR")
+    if coco:
+        if not coco_images:
+            raise ClipcompError("--coco needs --coco-images (the folder of its images)")
+        sources = coco_objects(coco, coco_images, min_area=min_area)
+    else:
+        sources = rgba_objects(rgba)
+    if not sources:
+        raise ClipcompError("no objects to paste were found")
+    if not 0 < area_fraction < 1:
+        raise ClipcompError(f"--area-fraction must be in (0, 1) (got {area_fraction})")
+    if train_out and not 0 < eval_fraction < 1:
+        raise ClipcompError(f"--eval-fraction must be in (0, 1) (got {eval_fraction})")
+    st = ConceptStats.load(stats) if stats else None
+    settings = {"bases": os.path.abspath(bases), "coco": coco, "rgba": rgba, "area_fraction": area_fraction,
+                "position": position, "per_base": per_base, "min_area": min_area, "eval_fraction": eval_fraction,
+                "stats": stats, "seed": seed, "train_out": train_out}
+    prepare_output(out, "bench paste", settings, force=force, markers=("manifest.parquet",))
+    ev, tr = split_sources(sources, eval_fraction, seed) if train_out else (sources, [])
+    table = build(base_list, ev, out, area_fraction, position, per_base, seed, st)
+    res = {"n_edits": table.num_rows, "n_sources": len(ev), "out": out}
+    if train_out:
+        if not tr:
+            raise ClipcompError("no source objects left for augmentation; lower --eval-fraction")
+        prepare_output(train_out, "bench paste (augmentation)", settings, force=force, markers=("manifest.parquet",))
+        ttable = build(base_list, tr, train_out, area_fraction, position, per_base, seed + 1, st)
+        check_disjoint(table, ttable)
+        res.update({"n_train_edits": ttable.num_rows, "n_train_sources": len(tr), "train_out": train_out})
+    return res
