@@ -146,6 +146,10 @@ class ConceptStats:
     @classmethod
     def load(cls, path: str | os.PathLike) -> ConceptStats:
         path = os.fspath(path)
+        if not os.path.exists(path):
+            raise ClipcompError(f"{path}: ConceptStats directory not found (build one with `clipcomp stats build`)")
+        if not os.path.isdir(path):
+            raise ClipcompError(f"{path}: is a file, expected a ConceptStats directory")
         for name in (CONCEPTS_FILE, PAIRS_FILE, META_FILE):
             if not os.path.exists(os.path.join(path, name)):
                 raise ClipcompError(f"{path}: not a ConceptStats directory (missing {name}; "

@@ -33,6 +33,9 @@ def normalize_answer(text: str | None) -> str:
 def load_vqa(questions: str, annotations: str | None = None, predictions: str | None = None) -> pa.Table:
     """A table with question_id, question, answer, answers, prediction."""
     if annotations is None and predictions is None:
+        if questions.lower().endswith(".json"):
+            raise ClipcompError(f"{questions}: a VQAv2 questions JSON needs --annotations and --predictions (or give "
+                                "a table .parquet/.csv/.tsv/.jsonl with question, answer, prediction)")
         table = read_table(questions)
         require_columns(table, ["question", "answer", "prediction"], questions, "for VQA analysis")
         if "answers" not in table.column_names:
