@@ -270,3 +270,104 @@ def test_interrupt_inside_a_command_exits_130_and_says_what_was_kept(cmd, tmp_pa
     code, _, err = run_cli(argv, capsys)
     assert code == 130, err
     assert "interrupted" in _check_one_line(err) and "rerun" in err
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def big_corpus(tmp_path_factory, cc3m_lines):
+    path = tmp_path_factory.mktemp("big") / "captions.txt"
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(60):
+            f.write("\n".join(f"{c} {i}" for c in cc3m_lines) + "\n")
+    return path
+
+
+def _start(args: list[str], cwd: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "clipcomp.cli", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for(cond, timeout: float = 60.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_parallel_build_exits_130_and_leaves_no_worker(tmp_path, big_corpus):
+    """Ctrl-C reaches the whole process group, as in a terminal: exit 130, one line, workers gone, resumable."""
+    import os
+    import signal
+
+    proc = _start(["stats", "build", str(big_corpus), "-o", str(tmp_path / "o"), "--workers", "2", "-q"], tmp_path)
+    assert _wait_for(lambda: len(_children(proc.pid)) >= 1 and (tmp_path / "o" / "_work").exists())
+    kids = _children(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted (Ctrl-C)" in err and "Traceback" not in err and "rerun" in err
+    assert _wait_for(lambda: not any(_alive(k) for k in kids), 10)
+    proc = _start(["stats", "build", str(big_corpus), "-o", str(tmp_path / "o"), "--workers", "2", "-q"], tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert json.loads((tmp_path / "o" / "meta.json").read_text())["n_captions"] == 60 * 15_833
+
+
+@pytest.mark.slow
+def test_sigkilled_build_leaves_no_process_behind(tmp_path, big_corpus):
+    import os
+    import signal
+
+    proc = _start(["stats", "build", str(big_corpus), "-o", str(tmp_path / "o"), "--workers", "2", "-q"], tmp_path)
+    assert _wait_for(lambda: len(_children(proc.pid)) >= 1)
+    kids = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert _wait_for(lambda: not any(_alive(k) for k in kids), 5), [k for k in kids if _alive(k)]
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_exits_143_and_keeps_the_checkpoint(tmp_path):
+    import os
+    import signal
+
+    out = tmp_path / "t"
+    proc = _start(["train", "--data", str(SAMPLE / "captions_val2017.json"), "--images", IMG, "-o", str(out),
+                   "--model", "clipcomp-micro", "--steps", "100000", "--batch-size", "8", "--checkpoint-every", "5",
+                   "--workers", "0", "-q"], tmp_path)
+    assert _wait_for(lambda: (out / "checkpoint.pt").exists(), 120)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted (SIGTERM)" in err and str(out) in err and "Traceback" not in err
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
