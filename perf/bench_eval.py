@@ -5,7 +5,7 @@ Same model, same images, same batch size, in one run:
   2. Embedder, cold cache (hashing, DataLoader, forward, cache writes);
   3. Embedder, warm cache (everything cached: hashing and lookups only).
 
-    python benchmarks/bench_eval.py --model ViT-B-32 --batch-size 32 [--images DIR] [--device auto]
+    python perf/bench_eval.py --model ViT-B-32 --batch-size 32 [--images DIR] [--device auto]
 """
 
 from __future__ import annotations

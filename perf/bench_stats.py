@@ -7,7 +7,7 @@ tokenize, lemmatize, per-caption sets) and counting (pairs + merge), and peak RS
 lemmatizer with a cache, a Python set per caption, `Counter` over `itertools.combinations` — timed on a
 subset in the same run.
 
-    python benchmarks/bench_stats.py --n 1000000 10000000 --workers 2
+    python perf/bench_stats.py --n 1000000 10000000 --workers 2
 """
 
 from __future__ import annotations
