@@ -230,3 +230,34 @@ def test_summary_json_follows_clip_benchmark(tmp_path, embedder, lm):
     on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert {"dataset", "model", "pretrained", "task", "metrics"} <= set(on_disk)
     assert on_disk["task"] == "zeroshot_classification" and on_disk["metrics"]["acc1"] == summary["metrics"]["acc1"]
+
+
+def test_clip_benchmark_build_reads_every_clipcomp_summary(tmp_path, embedder, lm):
+    """`clip_benchmark build` (the package's own code) on clipcomp run folders: a randomly initialized model,
+    fewer than 5 classes, SugarCrepe one row per subset, no Python reprs of nested fields."""
+    import argparse
+    import csv
+
+    pytest.importorskip("clip_benchmark")
+    from clipcomp.models import import_open_clip
+
+    import_open_clip()  # the torchvision compatibility step clip_benchmark's imports need here
+    from clip_benchmark.cli import main_build
+
+    from clipcomp.tasks import selection, write_result
+
+    info = {"model": "clipcomp-tiny", "pretrained": None, "seed": 0}
+    data = zeroshot.load_manifest(str(SAMPLE / "labels.csv"))
+    three = zeroshot.ClassificationData("three", data.paths[:9], data.labels[:9] % 3, data.classnames[:3])
+    write_result(zeroshot.evaluate(embedder, three, ["a photo of a {c}."]), str(tmp_path / "zs3"), info)
+    sc = selection.load_sugarcrepe([str(SAMPLE / "sugarcrepe")], str(SAMPLE / "images"))
+    write_result(selection.evaluate(embedder, sc), str(tmp_path / "sc"), info)
+    out = tmp_path / "bench.csv"
+    main_build(argparse.Namespace(files=[str(tmp_path / "zs3"), str(tmp_path / "sc")], output=str(out)))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert len(rows) == 1 + 1 + 6
+    zs_row = next(r for r in rows if r["task"] == "zeroshot_classification")
+    assert zs_row["pretrained"] == "random-init(seed=0)" and zs_row["acc5"] == "nan" and "acc4" not in zs_row
+    assert {r["dataset"] for r in rows if r["dataset"].startswith("sugar_crepe/")} == {
+        f"sugar_crepe/{s}" for s in ("add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")}
+    assert not any(v.startswith(("{", "[")) for r in rows for v in r.values())  # no nested reprs
