@@ -371,3 +371,9 @@ def test_sigterm_during_training_exits_143_and_keeps_the_checkpoint(tmp_path):
     assert proc.returncode == 143, err
     assert "interrupted (SIGTERM)" in err and str(out) in err and "Traceback" not in err
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_non_utf8_command_argument_is_one_line(capsys, stats_dir):
+    bad = b"a dog \xff".decode("utf-8", "surrogateescape")  # what Python makes of such a command-line argument
+    code, _, err = run_cli(["stats", "score", str(stats_dir), bad], capsys)
+    assert code == 2 and "not valid UTF-8" in _check_one_line(err)

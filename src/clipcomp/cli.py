@@ -304,6 +304,14 @@ def _output_dir(argv: list[str]) -> str | None:
     return None
 
 
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def _os_error_line(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "input"
     what = exc.strerror or type(exc).__name__
@@ -350,6 +358,14 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"interrupted ({'SIGTERM' if signum == 15 else 'Ctrl-C'}): {kept}rerun the same command "
                           "to resume", highlight=False, soft_wrap=True)
         sys.exit(128 + signum)
+    except UnicodeEncodeError as exc:
+        if debug:
+            raise
+        bad = next((a for a in args if _not_utf8(a)), None)
+        what = f"argument {bad.encode('utf-8', 'surrogateescape')!r}" if bad is not None else "some text"
+        err_console.print(f"[bold red]error:[/] {what} is not valid UTF-8 text ({exc.reason})", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
     except UnicodeDecodeError as exc:
         if debug:
             raise
