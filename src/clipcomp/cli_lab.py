@@ -21,6 +21,7 @@ def synth_generate(
     workers: Annotated[int | None, typer.Option(help="Override dataset.workers (≥ 1).", min=1)] = None,
     n_train: Annotated[int | None, typer.Option(help="Override dataset.n_train (≥ 0).", min=0)] = None,
     n_test: Annotated[int | None, typer.Option(help="Override dataset.n_test (≥ 0).", min=0)] = None,
+    force: Annotated[bool, typer.Option(help="Replace another dataset or other results in OUT.")] = False,
 ) -> None:
     """Render scenes and captions into image shards + manifest.parquet + meta.json."""
     from clipcomp.errors import ClipcompError
@@ -35,7 +36,7 @@ def synth_generate(
         if value is not None:
             raw.setdefault("dataset", {})[key] = value
     s = parse(raw, config)
-    meta = generate(s["world"], s["captions"], s["dataset"])
+    meta = generate(s["world"], s["captions"], s["dataset"], force=force)
     console.print(f"{s['dataset'].out}: {meta['n_train']:,} train + {meta['n_test']:,} test scenes in "
                   f"{meta['n_shards']} shards ({meta.get('images_per_second') or 0:,.0f} images/s)")
 

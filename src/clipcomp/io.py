@@ -179,6 +179,23 @@ def prepare_output(out: str, kind: str, settings: dict, force: bool = False,
     return OutputState(out, fresh=True)
 
 
+def recorded_kind(out: str) -> str | None:
+    """The kind of output recorded in `out` (None when nothing is recorded)."""
+    try:
+        with open(os.path.join(out, RECORD_DIR, RECORD), encoding="utf-8") as f:
+            return json.load(f).get("kind")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def record_output(out: str, kind: str, settings: dict) -> None:
+    """Write the record for a stage that checks its own reuse (the statistics engine's resumable work folder)."""
+    os.makedirs(os.path.join(out, RECORD_DIR), exist_ok=True)
+    CURRENT_OUTPUTS.append(out)
+    atomic_write_json(os.path.join(out, RECORD_DIR, RECORD),
+                      {"kind": kind, "fingerprint": fingerprint(settings), "settings": settings})
+
+
 def _clear(out: str) -> None:
     for name in os.listdir(out):
         p = os.path.join(out, name)

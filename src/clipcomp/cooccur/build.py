@@ -134,7 +134,7 @@ def _prepare_out(out: str, fingerprint: str, force: bool) -> str | None:
             shutil.rmtree(work)
         elif force:
             shutil.rmtree(work)
-    elif os.path.isdir(out) and os.listdir(out) and not os.path.exists(meta_path) and not force:
+    elif os.path.isdir(out) and set(os.listdir(out)) - {".clipcomp"} and not os.path.exists(meta_path) and not force:
         raise ClipcompError(f"{out}: directory is not empty and holds no clipcomp build; "
                             "choose another -o directory or pass --force")
     os.makedirs(work, exist_ok=True)
@@ -178,8 +178,18 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
     fingerprint = hashlib.sha256(json.dumps(
         {"settings": settings, "stopwords": sorted(stop), "files": plan.files}, sort_keys=True).encode()
     ).hexdigest()[:20]
+    from clipcomp.io import record_output, recorded_kind
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ClipcompError(f"{out}: exists and is a file, not an output directory (choose another -o)")
+    other = recorded_kind(out)
+    if other not in (None, "stats build") and not opts.force:
+        raise ClipcompError(f"{out}: holds the output of `{other}`, not of `stats build`; use another -o, or "
+                            "--force to replace it")
     os.makedirs(out, exist_ok=True)
-    if _prepare_out(out, fingerprint, opts.force) == "done":
+    state = _prepare_out(out, fingerprint, opts.force)
+    record_output(out, "stats build", {"fingerprint": fingerprint})
+    if state == "done":
         with open(os.path.join(out, META_FILE), encoding="utf-8") as f:
             meta = json.load(f)
         return BuildResult(out, meta["n_captions"], meta["n_concepts"], meta["n_pairs"],

@@ -132,21 +132,23 @@ def manifest_schema() -> pa.Schema:
                       ("mentioned_attributes", pa.list_(pa.list_(pa.string()))), ("anchor", pa.int32())])
 
 
-def generate(world: WorldConfig, knobs: CaptionKnobs, spec: DatasetSpec, progress: bool = True) -> dict:
-    """Write the dataset; returns its meta.json content."""
+def generate(world: WorldConfig, knobs: CaptionKnobs, spec: DatasetSpec, progress: bool = True,
+             force: bool = False) -> dict:
+    """Write the dataset (shards already on disk under the same settings are kept); returns its meta.json.
+    A directory holding another dataset or other results is refused, or replaced with `force`."""
     world.validate()
     knobs.validate()
     spec.validate()
-    os.makedirs(os.path.join(spec.out, "images"), exist_ok=True)
     meta_path = os.path.join(spec.out, "meta.json")
     settings = {"world": asdict(world), "captions": asdict(knobs),
                 "dataset": {k: v for k, v in asdict(spec).items() if k not in ("out", "workers")}}
-    if os.path.exists(meta_path):
+    from clipcomp.io import prepare_output
+
+    state = prepare_output(spec.out, "synth generate", settings, force=force, markers=("manifest.parquet",))
+    os.makedirs(os.path.join(spec.out, "images"), exist_ok=True)
+    if state.reuse and os.path.exists(meta_path):
         with open(meta_path, encoding="utf-8") as f:
-            old = json.load(f)
-        if old.get("settings") != settings:
-            raise ClipcompError(f"{spec.out}: holds a synthetic dataset with other settings; use another out")
-        return old
+            return json.load(f)
     jobs = []
     for split, n in (("train", spec.n_train), ("test", spec.n_test)):
         for idx, start in enumerate(range(0, n, spec.shard_size)):
