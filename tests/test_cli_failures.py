@@ -79,6 +79,10 @@ COMMANDS = [
         ("--area-fraction", "2")),
     Cmd("quickstart", ["quickstart", "-o", "{OUT}", "-q", "--steps", "1", "--n-train", "64", "--per-pair", "1",
                        "--no-control", "--no-finetune-paste"], "", (), ("--per-pair", "0")),
+    Cmd("mix build", ["mix", "build", "{IN}", "-o", "{OUT}", "--setting", "cg-low", "--test-domain", "sketch",
+                      "--n-held-out", "1"], ".parquet", ("missing", "empty", "garbage", "truncated", "wrong_columns"),
+        ("--overlap", "2")),
+    Cmd("synth domains", ["synth", "domains", "-o", "{OUT}", "--per-cell", "2"], "", (), ("--per-cell", "1")),
     Cmd("models", ["models"], "", (), writes=False),
 ]
 
@@ -208,6 +212,13 @@ def test_output_that_is_a_file_is_refused_and_kept(cmd: Cmd, tmp_path, capsys, s
     if cmd.name == "synth generate":
         (tmp_path / "c.yaml").write_text("dataset: {n_train: 4, n_test: 1}\n")
         inputs[cmd.name] = str(tmp_path / "c.yaml")
+    if cmd.name == "mix build":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"image": ["a.png"] * 4, "caption": ["x"] * 4, "class": ["a", "b", "a", "b"],
+                                 "domain": ["real", "real", "sketch", "sketch"]}), tmp_path / "m.parquet")
+        inputs[cmd.name] = str(tmp_path / "m.parquet")
     if cmd.name == "eval binding":
         pytest.skip("needs a synthetic dataset; covered by the synth generate and train rows")
     inp = inputs.get(cmd.name, str(stats_dir))
