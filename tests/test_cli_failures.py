@@ -83,6 +83,8 @@ COMMANDS = [
                       "--n-held-out", "1"], ".parquet", ("missing", "empty", "garbage", "truncated", "wrong_columns"),
         ("--overlap", "2")),
     Cmd("synth domains", ["synth", "domains", "-o", "{OUT}", "--per-cell", "2"], "", (), ("--per-cell", "1")),
+    Cmd("mech report", ["mech", "report", "{IN}", "-o", "{OUT}", "--model", "clipcomp-micro"], ".parquet",
+        ("missing", "empty", "garbage", "truncated", "wrong_columns"), ("--top", "1.5")),
     Cmd("models", ["models"], "", (), writes=False),
 ]
 
@@ -212,7 +214,7 @@ def test_output_that_is_a_file_is_refused_and_kept(cmd: Cmd, tmp_path, capsys, s
     if cmd.name == "synth generate":
         (tmp_path / "c.yaml").write_text("dataset: {n_train: 4, n_test: 1}\n")
         inputs[cmd.name] = str(tmp_path / "c.yaml")
-    if cmd.name == "mix build":
+    if cmd.name in ("mix build", "mech report"):
         import pyarrow as pa
         import pyarrow.parquet as pq
 

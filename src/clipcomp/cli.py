@@ -19,6 +19,7 @@ from rich.text import Text
 from clipcomp.cli_bench import bench_app, quickstart_cmd
 from clipcomp.cli_eval import analyze_app, eval_app
 from clipcomp.cli_lab import lab_app, synth_app, train_cmd
+from clipcomp.cli_mech import mech_app
 from clipcomp.cli_mix import mix_app, synth_domains_cmd
 from clipcomp.errors import ClipcompError
 
@@ -33,6 +34,7 @@ app.add_typer(synth_app, name="synth")
 app.add_typer(lab_app, name="lab")
 app.add_typer(bench_app, name="bench")
 app.add_typer(mix_app, name="mix")
+app.add_typer(mech_app, name="mech")
 synth_app.command("domains")(synth_domains_cmd)
 app.command("train")(train_cmd)
 app.command("quickstart")(quickstart_cmd)

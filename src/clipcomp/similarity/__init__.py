@@ -1,0 +1,1 @@
+"""Similarity measures: mechanistic (CKA, shared units) now; train–test kNN similarity next."""

@@ -1,0 +1,363 @@
+"""Mechanistic similarity between domains (Kempf et al., 2025): per-layer representations of each class in each
+domain, compared with CKA, and the units that carry each domain's class evidence, compared with Jaccard.
+
+* Activations: forward hooks on named layers of any open_clip image tower (ViT residual blocks — the class token —
+  and ResNet stages — the spatial mean), streamed as per-(domain, class) sums, so memory is O(layers × domains ×
+  classes × width), never the full activations.
+* CKA (Kornblith et al., 2019) between two domains' per-class mean representations (rows = classes):
+  linear CKA, biased (HSIC of centred Gram matrices) or unbiased (the U-statistic HSIC of Song et al., 2012,
+  as used by Nguyen et al., 2021); RBF CKA with bandwidth = `sigma_frac` × the median pairwise distance.
+* Shared units: integrated gradients (Captum's LayerIntegratedGradients, zero baseline) of the true class's
+  zero-shot logit w.r.t. a layer's output; per unit (channel / hidden dimension) the mean |attribution| over a
+  domain's images; the top `top_frac` units per domain; Jaccard overlap of those sets between domains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from clipcomp.errors import ClipcompError
+
+
+# ------------------------------------------------------------------------------------------------ layers
+def list_layers(model) -> list[str]:
+    """Named layers of the image tower that activations can be captured from (in forward order)."""
+    visual = model.visual if hasattr(model, "visual") else model
+    names = []
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if blocks is not None:
+        names += [f"visual.transformer.resblocks.{i}" for i in range(len(blocks))]
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        if hasattr(visual, stage):
+            names.append(f"visual.{stage}")
+    if hasattr(visual, "trunk"):  # timm towers
+        names += [f"visual.trunk.{n}" for n, _ in visual.trunk.named_children()]
+    return names
+
+
+def get_layer(model, name: str):
+    modules = dict(model.named_modules())
+    if name not in modules:
+        avail = list_layers(model)
+        raise ClipcompError(f"--layers {name!r}: the model has no such layer (layers: {', '.join(avail)})")
+    return modules[name]
+
+
+def _pool(out):
+    """(N, L, D) token sequences → the class token; (N, C, H, W) feature maps → spatial mean; (N, D) as is."""
+    if isinstance(out, tuple):
+        out = out[0]
+    if out.ndim == 3:
+        return out[:, 0, :]
+    if out.ndim == 4:
+        return out.mean(dim=(2, 3))
+    return out
+
+
+class ClassMeans:
+    """Streaming per-(domain, class) sums of pooled activations for several layers."""
+
+    def __init__(self, layers: Sequence[str], domains: Sequence[str], classes: Sequence[str]) -> None:
+        self.layers, self.domains, self.classes = list(layers), list(domains), list(classes)
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts = np.zeros((len(self.domains), len(self.classes)), np.int64)
+
+    def add(self, layer: str, feats: np.ndarray, d: np.ndarray, c: np.ndarray) -> None:
+        if layer not in self.sums:
+            self.sums[layer] = np.zeros((len(self.domains), len(self.classes), feats.shape[1]), np.float64)
+        np.add.at(self.sums[layer], (d, c), feats.astype(np.float64))
+
+    def means(self, layer: str, domain: str) -> np.ndarray:
+        """(classes, width); classes without images in this domain are NaN rows."""
+        di = self.domains.index(domain)
+        n = self.counts[di][:, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sums[layer][di] / n
+
+
+def capture_class_means(model, images: Callable[[np.ndarray], object], n_items: int, domain_idx: np.ndarray,
+                        class_idx: np.ndarray, layers: Sequence[str], domains: Sequence[str],
+                        classes: Sequence[str], batch_size: int = 64, device: str = "cpu") -> ClassMeans:
+    """Run the image tower over all items (`images(rows)` → preprocessed batch) with hooks on `layers`."""
+    import torch
+
+    acc = ClassMeans(layers, domains, classes)
+    captured: dict[str, np.ndarray] = {}
+    handles = []
+    for name in layers:
+        def hook(_m, _i, out, name=name):
+            captured[name] = _pool(out).detach().float().cpu().numpy()
+
+        handles.append(get_layer(model, name).register_forward_hook(hook))
+    try:
+        model.eval()
+        with torch.inference_mode():
+            for s in range(0, n_items, batch_size):
+                rows = np.arange(s, min(n_items, s + batch_size))
+                model.encode_image(images(rows).to(device))
+                d, c = domain_idx[rows], class_idx[rows]
+                np.add.at(acc.counts, (d, c), 1)
+                for name in layers:
+                    acc.add(name, captured[name], d, c)
+    finally:
+        for h in handles:
+            h.remove()
+    return acc
+
+
+# ------------------------------------------------------------------------------------------------ CKA
+def _centre_gram(k: np.ndarray) -> np.ndarray:
+    n = k.shape[0]
+    h = np.eye(n) - 1.0 / n
+    return h @ k @ h
+
+
+def hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741 - the literature's name
+    """Song et al. (2012) unbiased HSIC estimator (n ≥ 4)."""
+    n = k.shape[0]
+    if n < 4:
+        raise ClipcompError(f"unbiased CKA needs at least 4 rows (classes), got {n}")
+    k, l = k.copy(), l.copy()  # noqa: E741
+    np.fill_diagonal(k, 0)
+    np.fill_diagonal(l, 0)
+    one = np.ones(n)
+    term = np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2)) \
+        - 2.0 / (n - 2) * (one @ k @ l @ one)
+    return float(term / (n * (n - 3)))
+
+
+def _cka_from_grams(k: np.ndarray, l: np.ndarray, unbiased: bool) -> float:  # noqa: E741
+    if unbiased:
+        xy, xx, yy = hsic_unbiased(k, l), hsic_unbiased(k, k), hsic_unbiased(l, l)
+    else:
+        kc, lc = _centre_gram(k), _centre_gram(l)
+        xy, xx, yy = float((kc * lc).sum()), float((kc * kc).sum()), float((lc * lc).sum())
+    if xx <= 0 or yy <= 0:
+        return float("nan")
+    return float(xy / np.sqrt(xx * yy))
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray, unbiased: bool = False) -> float:
+    """Linear CKA between two representations of the same rows (n × p, n × q)."""
+    x, y = _check_pair(x, y)
+    return _cka_from_grams(x @ x.T, y @ y.T, unbiased)
+
+
+def rbf_gram(x: np.ndarray, sigma_frac: float = 1.0) -> np.ndarray:
+    sq = np.sum(x * x, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
+    off = d2[~np.eye(len(x), dtype=bool)]
+    med = np.median(np.sqrt(off)) if off.size else 0.0
+    sigma = sigma_frac * med if med > 0 else 1.0
+    return np.exp(-d2 / (2 * sigma * sigma))
+
+
+def rbf_cka(x: np.ndarray, y: np.ndarray, sigma_frac: float = 1.0, unbiased: bool = False) -> float:
+    x, y = _check_pair(x, y)
+    return _cka_from_grams(rbf_gram(x, sigma_frac), rbf_gram(y, sigma_frac), unbiased)
+
+
+def _check_pair(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ClipcompError(f"CKA needs two matrices with the same rows, got {x.shape} and {y.shape}")
+    return x, y
+
+
+def domain_cka(means: ClassMeans, kind: str = "linear", unbiased: bool = True) -> dict[str, np.ndarray]:
+    """Per layer: domains × domains CKA of per-class mean representations (classes present in both)."""
+    out = {}
+    nd = len(means.domains)
+    for layer in means.layers:
+        m = np.full((nd, nd), np.nan)
+        for i in range(nd):
+            for j in range(nd):
+                a, b = means.means(layer, means.domains[i]), means.means(layer, means.domains[j])
+                ok = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+                if ok.sum() < (4 if unbiased else 2):
+                    continue
+                f = linear_cka if kind == "linear" else rbf_cka
+                m[i, j] = f(a[ok], b[ok], unbiased=unbiased)
+        out[layer] = m
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ units
+def unit_attributions(forward: Callable, layer, inputs, targets, n_steps: int = 16,
+                      batch_size: int = 32) -> np.ndarray:
+    """Mean |integrated gradients| per unit of `layer` over `inputs` for the `targets` outputs (N,) of
+    `forward(inputs) -> (N, classes)`; token axes are summed (ViT) and spatial axes too (conv)."""
+    import torch
+    from captum.attr import LayerIntegratedGradients
+
+    lig = LayerIntegratedGradients(forward, layer)
+    total, n = None, 0
+    for s in range(0, len(inputs), batch_size):
+        x = inputs[s:s + batch_size]
+        t = torch.as_tensor(targets[s:s + batch_size])
+        attr = lig.attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=n_steps)
+        if isinstance(attr, tuple):
+            attr = attr[0]
+        a = attr.detach().float()
+        if a.ndim == 3:
+            a = a.sum(dim=1)
+        elif a.ndim == 4:
+            a = a.sum(dim=(2, 3))
+        a = a.abs().sum(dim=0).cpu().numpy().astype(np.float64)
+        total = a if total is None else total + a
+        n += len(x)
+    return total / max(n, 1)
+
+
+def top_units(scores: np.ndarray, top_frac: float) -> set[int]:
+    """Indices of the top `top_frac` share of units (at least one), ties broken by index."""
+    if not 0 < top_frac <= 1:
+        raise ClipcompError(f"--top must be in (0, 1] (got {top_frac})")
+    k = max(1, int(round(top_frac * scores.size)))
+    order = np.lexsort((np.arange(scores.size), -scores))
+    return {int(i) for i in order[:k]}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a or b else float("nan")
+
+
+def shared_units(scores_by_domain: dict[str, np.ndarray], top_frac: float) -> tuple[list[str], np.ndarray]:
+    """Domains and their pairwise Jaccard overlap of top units."""
+    names = list(scores_by_domain)
+    tops = {d: top_units(scores_by_domain[d], top_frac) for d in names}
+    m = np.array([[jaccard(tops[a], tops[b]) for b in names] for a in names])
+    return names, m
+
+
+# ------------------------------------------------------------------------------------------------ report
+def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pretrained: str | None = None,
+                layers: Sequence[str] | None = None, top_frac: float = 0.05, attr_per_domain: int = 32,
+                n_steps: int = 16, batch_size: int = 64, templates: Sequence[str] = ("a {c}",),
+                image_column: str = "image", class_column: str = "class", domain_column: str = "domain",
+                device: str = "auto", seed: int = 0, force: bool = False) -> dict:
+    """CKA between domains (per layer) and shared top-attribution units, for one model on a domain-labelled
+    manifest; writes OUT/mech.json, OUT/cka_<layer>.png heat maps and OUT/report.md."""
+    import os
+
+    import torch
+    from PIL import Image
+
+    from clipcomp.embed import Embedder
+    from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
+    from clipcomp.mixtures import MixSpec, read_mix_manifest
+    from clipcomp.models import load_model
+    from clipcomp.tasks.zeroshot import zero_shot_classifier
+
+    spec = MixSpec(setting="natural-only", test_domain="", n_held_out=1, captions="neutral",
+                   image_column=image_column, class_column=class_column, domain_column=domain_column)
+    table = read_mix_manifest(manifest, spec)
+    root = os.path.dirname(os.path.abspath(manifest))
+    paths = [p if os.path.isabs(str(p)) else os.path.join(root, str(p)) for p in table.column(image_column).to_pylist()]
+    cls = [str(c) for c in table.column(class_column).to_pylist()]
+    dom = [str(d) for d in table.column(domain_column).to_pylist()]
+    classes, domains = sorted(set(cls)), sorted(set(dom))
+    if len(domains) < 2:
+        raise ClipcompError(f"{manifest}: needs at least two domains (found {', '.join(domains)})")
+    lm = load_model(model, pretrained, device=device, seed=seed)
+    all_layers = list_layers(lm.model)
+    layers = list(layers) if layers else all_layers
+    for name in layers:
+        get_layer(lm.model, name)
+    prepare_output(out, "mech report", {"manifest": os.path.abspath(manifest), "model_identity": lm.identity,
+                                        "layers": layers, "top_frac": top_frac, "attr_per_domain": attr_per_domain,
+                                        "n_steps": n_steps, "templates": list(templates), "seed": seed},
+                   force=force, markers=("mech.json",))
+    c_idx = np.array([classes.index(c) for c in cls])
+    d_idx = np.array([domains.index(d) for d in dom])
+
+    def load(rows):
+        return torch.stack([lm.preprocess(Image.open(paths[i]).convert("RGB")) for i in rows])
+
+    means = capture_class_means(lm.model, load, len(paths), d_idx, c_idx, layers, domains, classes, batch_size,
+                                lm.device)
+    cka_lin = domain_cka(means, "linear", unbiased=len(classes) >= 4)
+    cka_rbf = domain_cka(means, "rbf", unbiased=False)
+    weights = torch.from_numpy(zero_shot_classifier(Embedder(lm, cache_dir=None, progress=False), classes,
+                                                    list(templates))).float().to(lm.device)
+
+    def forward(x):
+        f = lm.model.encode_image(x)
+        return torch.nn.functional.normalize(f, dim=-1) @ weights.T
+
+    rng = np.random.default_rng([seed, 5_151])
+    units: dict[str, dict] = {}
+    for name in layers:
+        layer = get_layer(lm.model, name)
+        scores = {}
+        for di, d in enumerate(domains):
+            rows = np.flatnonzero(d_idx == di)
+            rows = np.sort(rng.permutation(rows)[:attr_per_domain])
+            scores[d] = unit_attributions(forward, layer, load(rows).to(lm.device), c_idx[rows], n_steps, batch_size)
+        names, jac = shared_units(scores, top_frac)
+        units[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": int(next(iter(scores.values())).size)}
+    result = {"model": lm.name, "pretrained": pretrained, "layers": layers, "domains": domains, "classes": classes,
+              "cka_linear": {k: v.tolist() for k, v in cka_lin.items()},
+              "cka_rbf": {k: v.tolist() for k, v in cka_rbf.items()}, "shared_units": units, "top_frac": top_frac}
+    atomic_write_json(os.path.join(out, "mech.json"), result)
+    _plot_heatmaps(result, out)
+    atomic_write_text(os.path.join(out, "report.md"), _markdown(result))
+    return result
+
+
+def domain_similarity(result: dict, reference: str) -> dict[str, float]:
+    """Per domain: mean over layers of linear CKA and of unit Jaccard with the reference (natural) domain."""
+    doms = result["domains"]
+    r = doms.index(reference)
+    out = {}
+    for i, d in enumerate(doms):
+        if d == reference:
+            continue
+        ck = [m[r][i] for m in result["cka_linear"].values() if m[r][i] == m[r][i]]
+        jc = [u["jaccard"][r][i] for u in result["shared_units"].values()]
+        out[d] = {"cka": float(np.mean(ck)) if ck else float("nan"), "jaccard": float(np.mean(jc))}
+    return out
+
+
+def _plot_heatmaps(result: dict, out: str) -> None:
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    doms = result["domains"]
+    for kind, key in (("cka", "cka_linear"), ("units", "shared_units")):
+        layers = result["layers"]
+        fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers) + 1, 2.8), dpi=120, squeeze=False)
+        for ax, layer in zip(axes[0], layers, strict=True):
+            m = np.array(result[key][layer]["jaccard"] if kind == "units" else result[key][layer], float)
+            ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+            ax.set_xticks(range(len(doms)), doms, rotation=60, fontsize=6)
+            ax.set_yticks(range(len(doms)), doms, fontsize=6)
+            ax.set_title(layer.split(".")[-1] if "resblocks" in layer else layer, fontsize=7)
+        fig.suptitle("linear CKA of per-class means" if kind == "cka" else
+                     f"Jaccard of top-{result['top_frac']:.0%} attribution units", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, f"{kind}.png"))
+        plt.close(fig)
+
+
+def _markdown(result: dict) -> str:
+    doms = result["domains"]
+    lines = [f"# Mechanistic similarity between domains — {result['model']}", "",
+             f"Domains: {', '.join(doms)}; classes: {len(result['classes'])}; layers: {len(result['layers'])}.", "",
+             "![CKA](cka.png)", "", "![shared units](units.png)", ""]
+    for layer in result["layers"]:
+        lines += [f"## {layer}", "", "| | " + " | ".join(doms) + " |", "|---|" + "---:|" * len(doms)]
+        m = result["cka_linear"][layer]
+        for i, d in enumerate(doms):
+            lines.append(f"| CKA {d} | " + " | ".join("n/a" if v != v else f"{v:.3f}" for v in m[i]) + " |")
+        j = result["shared_units"][layer]["jaccard"]
+        for i, d in enumerate(doms):
+            lines.append(f"| units {d} | " + " | ".join(f"{v:.3f}" for v in j[i]) + " |")
+        lines.append("")
+    return "\n".join(lines)
