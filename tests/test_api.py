@@ -123,3 +123,21 @@ def test_quickstart_function(tmp_path):
     s = run(QuickstartConfig(out=str(tmp_path / "qs"), steps=3, n_train=200, per_pair=1, batch_size=16, workers=1,
                              control=False, finetune=False), progress=False)
     assert set(s["results"]) == {"pmi"}
+
+
+def test_domain_mixture_and_mechanistic_functions(tmp_path):
+    from clipcomp.mixtures import MixSpec, mix_build
+    from clipcomp.similarity.mechanistic import domain_similarity, list_layers, mech_report
+    from clipcomp.synth.domains import DomainSpec, generate_domains
+
+    man = generate_domains(DomainSpec(out=str(tmp_path / "d"), per_cell=4, domains=["natural", "sketch", "clipart"]))
+    meta = mix_build(man, str(tmp_path / "mix"), MixSpec(setting="cg-low", test_domain="sketch",
+                                                         natural_domain="natural", n_held_out=2))
+    assert meta["n_train"] > 0 and len(meta["held_out_classes"]) == 2
+    res = mech_report(man, str(tmp_path / "mech"), model="clipcomp-micro", attr_per_domain=2, n_steps=2,
+                      layers=["visual.transformer.resblocks.2"])
+    assert res["layers"] == ["visual.transformer.resblocks.2"] and set(domain_similarity(res, "natural")) == {
+        "sketch", "clipart"}
+    from clipcomp.models import load_model
+
+    assert list_layers(load_model("clipcomp-micro").model)[-1] == "visual.transformer.resblocks.2"
