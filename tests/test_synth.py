@@ -183,3 +183,24 @@ def test_hard_negatives_use_only_the_worlds_vocabulary(tmp_path):
     kinds = set(t.column("negative_kind").to_pylist())
     assert kinds == {"swap_colour", "replace_colour", "replace_shape"}
     assert all(n != c for n, c in zip(negatives, t.column("caption").to_pylist(), strict=True))
+
+
+def test_render_styles_are_a_knob_of_synth_generate(tmp_path):
+    import pyarrow.parquet as pq
+
+    from clipcomp.synth import CaptionKnobs, WorldConfig
+    from clipcomp.synth.dataset import DatasetSpec, SynthDataset, generate
+
+    world = WorldConfig(styles={"natural": 1.0, "sketch": 1.0, "quickdraw": 2.0})
+    generate(world, CaptionKnobs(), DatasetSpec(out=str(tmp_path / "d"), n_train=200, n_test=0), progress=False)
+    t = pq.read_table(tmp_path / "d" / "manifest.parquet")
+    styles = t.column("style").to_pylist()
+    assert set(styles) == {"natural", "sketch", "quickdraw"} and 70 < styles.count("quickdraw") < 130
+    ds = SynthDataset(str(tmp_path / "d"))
+    imgs = ds.images(np.arange(200))
+    qd = imgs[[s == "quickdraw" for s in styles]]
+    nat = imgs[[s == "natural" for s in styles]]
+    assert qd.mean() > 200 and nat.mean() < 100  # white paper with thin strokes vs a dark photo-like scene
+    flat = WorldConfig()
+    generate(flat, CaptionKnobs(), DatasetSpec(out=str(tmp_path / "f"), n_train=10, n_test=0), progress=False)
+    assert set(pq.read_table(tmp_path / "f" / "manifest.parquet").column("style").to_pylist()) == {"flat"}

@@ -92,11 +92,23 @@ def _shard(job: tuple) -> dict:
     images = np.empty((count, world.resolution, world.resolution, 3), np.uint8)
     rows: dict[str, list] = {k: [] for k in ("image", "shard", "index", "split", "caption", "full_caption",
                                              "negative_caption", "negative_kind", "objects", "n_objects",
-                                             "mentioned", "mentioned_attributes", "anchor")}
+                                             "mentioned", "mentioned_attributes", "anchor", "style")}
     shard_name = f"images/{split}-{idx:05d}.npy"
     for n in range(count):
         scene = sample_scene(world, rng)
-        images[n] = render_scene(scene)
+        style = "flat"
+        if world.styles:
+            names = sorted(world.styles)
+            p = np.array([world.styles[k] for k in names], float)
+            style = names[int(np.random.default_rng([seed, _SPLIT_CODE[split], idx, n, 77]).choice(len(names),
+                                                                                                  p=p / p.sum()))]
+        if style == "flat":
+            images[n] = render_scene(scene)
+        else:
+            from clipcomp.synth.styles import render_scene_styled
+
+            images[n] = render_scene_styled([(o.shape, o.colour, (o.x, o.y, o.extent)) for o in scene.objects],
+                                            world.resolution, style, np.random.default_rng([seed, idx, n, 78]))
         truth = caption_scene(scene, knobs, rng)
         objects_text = join([phrase(scene.objects[m], a) for m, a in zip(truth.mentioned, truth.attributes,
                                                                              strict=True)])
@@ -115,6 +127,7 @@ def _shard(job: tuple) -> dict:
         rows["mentioned"].append(truth.mentioned)
         rows["mentioned_attributes"].append(truth.attributes)
         rows["anchor"].append(truth.anchor)
+        rows["style"].append(style)
     npy = os.path.join(out, shard_name)
     np.save(npy + ".tmp.npy", images)
     os.replace(npy + ".tmp.npy", npy)
@@ -129,7 +142,8 @@ def manifest_schema() -> pa.Schema:
                       ("split", pa.string()), ("caption", pa.string()), ("full_caption", pa.string()),
                       ("negative_caption", pa.string()), ("negative_kind", pa.string()),
                       ("objects", pa.list_(OBJ_TYPE)), ("n_objects", pa.int32()), ("mentioned", pa.list_(pa.int32())),
-                      ("mentioned_attributes", pa.list_(pa.list_(pa.string()))), ("anchor", pa.int32())])
+                      ("mentioned_attributes", pa.list_(pa.list_(pa.string()))), ("anchor", pa.int32()),
+                      ("style", pa.string())])
 
 
 def generate(world: WorldConfig, knobs: CaptionKnobs, spec: DatasetSpec, progress: bool = True,

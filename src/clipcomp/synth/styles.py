@@ -41,39 +41,59 @@ def _smooth_noise(rng: np.random.Generator, res: int, cells: int) -> np.ndarray:
     return np.asarray(img, np.float32) / 255.0
 
 
-def render_styled(style: str, shape: str, colour: str, box: tuple[int, int, int], resolution: int,
-                  rng: np.random.Generator) -> np.ndarray:
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r} (expected one of {', '.join(STYLES)})")
-    rgb = np.array(COLOUR_RGB[colour], np.float32)
-    mask = shape_mask(shape, box, resolution)
-    res = resolution
+def _background(style: str, res: int, rng: np.random.Generator) -> np.ndarray:
     if style == "natural":
-        bg = np.full((res, res, 3), 24.0, np.float32) + rng.normal(0, 6, (res, res, 1))
-        img = np.where(mask[..., None], rgb * rng.uniform(0.85, 1.0), bg)
-        img = img + rng.normal(0, 4, img.shape)
-    elif style == "clipart":
-        bg = 200 + 55 * rng.random(3)
-        img = np.where(mask[..., None], rgb, bg)
-        img[_edge(mask, max(1, res // 32))] = 0
-    elif style == "sketch":
-        img = np.full((res, res, 3), 245.0, np.float32) - rng.random((res, res, 1)) * 12
-        edge = _edge(mask, 1) & (rng.random((res, res)) < 0.85)
-        img[edge] = 90 + rng.normal(0, 15, (int(edge.sum()), 1))
-    elif style == "painting":
-        tex = _smooth_noise(rng, res, 6)[..., None]
-        bg = np.array([90, 110, 140], np.float32) * (0.6 + 0.8 * _smooth_noise(rng, res, 4)[..., None])
-        fill = rgb * (0.55 + 0.6 * tex)
-        img = np.where(mask[..., None], fill, bg)
-        img = np.asarray(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0)),
-                         np.float32)
-    else:  # quickdraw
+        return np.full((res, res, 3), 24.0, np.float32) + rng.normal(0, 6, (res, res, 1))
+    if style == "clipart":
+        return np.broadcast_to(200 + 55 * rng.random(3), (res, res, 3)).astype(np.float32).copy()
+    if style == "sketch":
+        return np.full((res, res, 3), 245.0, np.float32) - rng.random((res, res, 1)) * 12
+    if style == "painting":
+        return np.array([90, 110, 140], np.float32) * (0.6 + 0.8 * _smooth_noise(rng, res, 4)[..., None])
+    return np.full((res, res, 3), 255.0, np.float32)  # quickdraw
+
+
+def _paint(img: np.ndarray, style: str, shape: str, colour: str, box: tuple[int, int, int], res: int,
+           rng: np.random.Generator) -> None:
+    rgb = np.array(COLOUR_RGB[colour], np.float32)
+    if style == "quickdraw":
         x, y, e = box
         wobble = max(1, e // 10)
         dx, dy = (int(v) for v in rng.integers(-wobble, wobble + 1, 2))
-        shear = rng.uniform(0.85, 1.15)
-        warped = shape_mask(shape, (x + dx, y + dy, max(5, int(e * shear))), res)
-        img = np.full((res, res, 3), 255.0, np.float32)
-        edge = _edge(warped, 1) & warped  # a thin stroke on the inside of the outline
-        img[edge] = 0
+        warped = shape_mask(shape, (x + dx, y + dy, max(5, int(e * rng.uniform(0.85, 1.15)))), res)
+        img[_edge(warped, 1) & warped] = 0  # a thin stroke on the inside of the outline
+        return
+    mask = shape_mask(shape, box, res)
+    if style == "natural":
+        img[mask] = rgb * rng.uniform(0.85, 1.0)
+    elif style == "clipart":
+        img[mask] = rgb
+        img[_edge(mask, max(1, res // 32))] = 0
+    elif style == "sketch":
+        edge = _edge(mask, 1) & (rng.random((res, res)) < 0.85)
+        img[edge] = 90 + rng.normal(0, 15, (int(edge.sum()), 1))
+    else:  # painting
+        tex = _smooth_noise(rng, res, 6)[..., None]
+        img[mask] = (rgb * (0.55 + 0.6 * tex))[mask]
+
+
+def render_scene_styled(objects: list[tuple[str, str, tuple[int, int, int]]], resolution: int, style: str,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Objects (shape, colour, (x, y, extent)) drawn in `style` on that style's background → uint8 H×W×3."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r} (expected one of {', '.join(STYLES)})")
+    img = _background(style, resolution, rng)
+    for shape, colour, box in objects:
+        _paint(img, style, shape, colour, box, resolution, rng)
+    if style == "natural":
+        img = img + rng.normal(0, 4, img.shape)
+    elif style == "painting":
+        img = np.asarray(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0)),
+                         np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def render_styled(style: str, shape: str, colour: str, box: tuple[int, int, int], resolution: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One shape in `style` (the domain dataset's images)."""
+    return render_scene_styled([(shape, colour, box)], resolution, style, rng)

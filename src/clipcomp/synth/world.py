@@ -69,8 +69,19 @@ class WorldConfig:
     resolution: int = 64
     shape_weights: list[float] | None = None  # unigram weights u (default uniform)
     cooccurrence: list[list[float]] | None = None  # S×S matrix M (default all ones)
+    # render style per scene: {style: weight}; "flat" is the lab's exact flat rendering, the others are the
+    # domains of clipcomp.synth.styles (natural, clipart, sketch, painting, quickdraw). Stored per image.
+    styles: dict | None = None
 
     def validate(self, where: str = "world") -> None:
+        if self.styles is not None:
+            from clipcomp.synth.styles import STYLES
+
+            bad = [k for k in self.styles if k not in ("flat", *STYLES)]
+            if bad or not self.styles or any(not isinstance(v, (int, float)) or v < 0 for v in self.styles.values()) \
+                    or sum(self.styles.values()) <= 0:
+                raise ClipcompError(f"{where}.styles: a mapping of style → weight ≥ 0 (styles: flat, "
+                                    f"{', '.join(STYLES)}); got {self.styles!r}")
         for name, values, known in (("shapes", self.shapes, SHAPES_AVAILABLE), ("colours", self.colours, COLOUR_RGB),
                                     ("sizes", self.sizes, SIZE_FRACTION)):
             unknown = [v for v in values if v not in known]
