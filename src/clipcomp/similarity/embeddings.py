@@ -1,0 +1,224 @@
+"""Embeddings to files: any image or caption source → sharded Parquet (`id`, `embedding` as a fixed-size list of
+float16/float32, L2-normalized) + meta.json (model identity, preprocessing, dimension). Resumable per shard
+(a shard is written atomically and skipped when present), reusing the Embedder and its content-keyed cache.
+Several processes split the shards with `--shard-range i/n` and write into the same directory: the result is
+the same set of files as one process writes."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clipcomp.errors import ClipcompError
+
+SHARD = "part-{:05d}.parquet"
+
+
+@dataclass
+class Items:
+    """What to embed: ids and, per id, an image path / in-memory bytes / a caption."""
+
+    ids: list[str]
+    values: list  # image paths (str), image bytes, or captions
+    modality: str  # image | text
+    source: str
+
+
+def collect_items(inp: str, modality: str = "image", images: str | None = None, image_column: str | None = None,
+                  text_column: str | None = None) -> Items:
+    """Image folders (recursive), manifests (image/text columns), COCO captions JSON, WebDataset shards."""
+    from clipcomp.datasets.webdataset import sample_image, sample_text
+    from clipcomp.tasks.common import IMAGE_EXTENSIONS
+
+    if modality not in ("image", "text"):
+        raise ClipcompError(f"--modality {modality!r}: expected image or text")
+    low = inp.lower()
+    if os.path.isdir(inp) and not glob.glob(os.path.join(inp, "*.tar")):
+        if modality == "text":
+            raise ClipcompError(f"{inp}: an image folder has no captions; use --modality image")
+        paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(inp) for f in fs if f.lower().endswith(
+            IMAGE_EXTENSIONS))
+        if not paths:
+            raise ClipcompError(f"{inp}: no images found")
+        return Items(paths, paths, modality, inp)
+    if low.endswith(".tar") or "{" in inp or os.path.isdir(inp) or "*" in inp:
+        from webdataset.tariterators import tarfile_samples
+
+        from clipcomp.datasets.webdataset import expand_shards
+
+        ids, values = [], []
+        for url in expand_shards(inp):
+            try:
+                for s in tarfile_samples(iter([{"url": url}])):
+                    key = f"{os.path.basename(url)}/{s['__key__']}"
+                    v = sample_image(s) if modality == "image" else sample_text(s)
+                    if v is None:
+                        continue
+                    ids.append(key)
+                    values.append(v[1] if modality == "image" else v)
+            except Exception as exc:  # noqa: BLE001 - a corrupt tar
+                raise ClipcompError(f"{url}: unreadable shard ({type(exc).__name__}: {exc})") from None
+        if not ids:
+            raise ClipcompError(f"{inp}: no {modality} samples in the shards")
+        return Items(ids, values, modality, inp)
+    if low.endswith(".json"):
+        from clipcomp.datasets.coco import load_coco_captions
+
+        data = load_coco_captions(inp, images)
+        if modality == "image":
+            return Items(list(data.paths), list(data.paths), modality, inp)
+        return Items(list(data.captions), list(data.captions), modality, inp)
+    from clipcomp.datasets.image_text import CAPTION_COLUMNS, IMAGE_COLUMNS
+    from clipcomp.io import read_table
+
+    table = read_table(inp)
+    names = table.column_names
+    cands = (image_column,) if image_column else IMAGE_COLUMNS
+    if modality == "text":
+        cands = (text_column,) if text_column else CAPTION_COLUMNS
+    col = next((c for c in cands if c in names), None)
+    if col is None:
+        raise ClipcompError(f"{inp}: no {'image path' if modality == 'image' else 'text'} column; name it with "
+                            f"{'--image-column' if modality == 'image' else '--text-column'} "
+                            f"(columns: {', '.join(names)})")
+    root = images or os.path.dirname(os.path.abspath(inp))
+    vals = [str(v) for v in table.column(col).to_pylist()]
+    if modality == "image":
+        vals = [v if os.path.isabs(v) else os.path.join(root, v) for v in vals]
+    return Items(vals, vals, modality, inp)
+
+
+def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pretrained: str | None = None,
+                   modality: str = "image", images: str | None = None, image_column: str | None = None,
+                   text_column: str | None = None, shard_size: int = 8192, dtype: str = "float16",
+                   batch_size: int = 64, device: str = "auto", cache_dir: str | None = "default",
+                   shard_range: tuple[int, int] = (0, 1), seed: int = 0, force: bool = False,
+                   progress: bool = True) -> dict:
+    """Embed `inp` into OUT/part-NNNNN.parquet + OUT/meta.json; returns the meta."""
+    import io
+
+    from PIL import Image
+
+    from clipcomp.evaluate import ModelSpec, make_embedder
+    from clipcomp.io import atomic_write_json, prepare_output
+
+    if dtype not in ("float16", "float32"):
+        raise ClipcompError(f"--dtype {dtype!r}: expected float16 or float32")
+    if shard_size < 1:
+        raise ClipcompError(f"--shard-size must be ≥ 1 (got {shard_size})")
+    part, parts = shard_range
+    if not 0 <= part < parts:
+        raise ClipcompError(f"--shard-range {part}/{parts}: expected i/n with 0 ≤ i < n")
+    items = collect_items(inp, modality, images, image_column, text_column)
+    emb, info = make_embedder(ModelSpec(model, pretrained, device, "auto", batch_size, None, cache_dir, seed),
+                              progress=progress)
+    n_shards = (len(items.ids) + shard_size - 1) // shard_size
+    settings = {"input": os.path.abspath(inp), "modality": modality, "model_identity": info["identity"],
+                "shard_size": shard_size, "dtype": dtype, "n_items": len(items.ids)}
+    if part == 0 or not os.path.exists(os.path.join(out, ".clipcomp")):
+        prepare_output(out, "embed", settings, force=force and part == 0, markers=("meta.json",))
+    dim = None
+    for s in range(part, n_shards, parts):
+        path = os.path.join(out, SHARD.format(s))
+        if os.path.exists(path):
+            continue
+        ids = items.ids[s * shard_size:(s + 1) * shard_size]
+        vals = items.values[s * shard_size:(s + 1) * shard_size]
+        if modality == "text":
+            vecs = emb.texts(vals)
+        elif isinstance(vals[0], bytes):
+            arr = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize(
+                (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
+            vecs = emb.arrays(arr)
+        else:
+            vecs = emb.images(vals).embeddings
+        dim = vecs.shape[1]
+        vecs = vecs.astype(dtype)
+        table = pa.table({"id": pa.array(ids, pa.string()),
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
+        pq.write_table(table, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    meta = {"model": info["model"], "pretrained": info["pretrained"], "model_identity": info["identity"],
+            "modality": modality, "dim": dim or _dim_of(out), "dtype": dtype, "n_items": len(items.ids),
+            "n_shards": n_shards, "shard_size": shard_size, "source": os.path.abspath(inp),
+            "preprocess": repr(emb.loaded.preprocess) if modality == "image" else None}
+    if all(os.path.exists(os.path.join(out, SHARD.format(s))) for s in range(n_shards)):
+        atomic_write_json(os.path.join(out, "meta.json"), meta)
+    return meta
+
+
+def _dim_of(out: str) -> int | None:
+    files = sorted(glob.glob(os.path.join(out, "part-*.parquet")))
+    return pq.read_schema(files[0]).field("embedding").type.list_size if files else None
+
+
+@dataclass
+class EmbeddingSet:
+    """A directory of embedding shards: meta + the shard files (read lazily, one shard at a time)."""
+
+    path: str
+    meta: dict
+    files: list[str]
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    def shards(self):
+        """Yields (ids, float32 matrix) per shard."""
+        for f in self.files:
+            t = pq.read_table(f)
+            vec = t.column("embedding").combine_chunks()
+            mat = np.asarray(vec.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(t), self.dim)
+            yield t.column("id").to_pylist(), mat
+
+    def load(self) -> tuple[list[str], np.ndarray]:
+        ids, mats = [], []
+        for i, m in self.shards():
+            ids += i
+            mats.append(m)
+        return ids, (np.concatenate(mats) if mats else np.zeros((0, self.dim), np.float32))
+
+
+def open_embeddings(path: str) -> EmbeddingSet:
+    if not os.path.isdir(path):
+        raise ClipcompError(f"{path}: not an embedding directory (run `clipcomp embed`)")
+    meta_path = os.path.join(path, "meta.json")
+    if not os.path.exists(meta_path):
+        raise ClipcompError(f"{path}: no meta.json (an unfinished `clipcomp embed`? rerun it to finish)")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ClipcompError(f"{meta_path}: unreadable ({exc})") from None
+    files = sorted(glob.glob(os.path.join(path, "part-*.parquet")))
+    if len(files) != meta.get("n_shards", len(files)):
+        raise ClipcompError(f"{path}: {len(files)} shards on disk, meta.json says {meta.get('n_shards')}")
+    return EmbeddingSet(path, meta, files)
+
+
+def write_embeddings(out: str, ids: list[str], vecs: np.ndarray, meta: dict, shard_size: int = 8192,
+                     dtype: str = "float16") -> EmbeddingSet:
+    """Write in-memory vectors in the same layout (tests, derived sets)."""
+    from clipcomp.io import atomic_write_json
+
+    os.makedirs(out, exist_ok=True)
+    vecs = np.asarray(vecs, np.float32)
+    n_shards = max(1, (len(ids) + shard_size - 1) // shard_size)
+    for s in range(n_shards):
+        sl = slice(s * shard_size, (s + 1) * shard_size)
+        v = vecs[sl].astype(dtype)
+        pq.write_table(pa.table({"id": pa.array(ids[sl], pa.string()),
+                                 "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)),
+                                                                                vecs.shape[1])}),
+                       os.path.join(out, SHARD.format(s)))
+    full = {"dim": int(vecs.shape[1]), "dtype": dtype, "n_items": len(ids), "n_shards": n_shards,
+            "shard_size": shard_size, **meta}
+    atomic_write_json(os.path.join(out, "meta.json"), full)
+    return open_embeddings(out)
