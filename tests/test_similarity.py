@@ -211,3 +211,25 @@ def test_domains_cli_on_generated_styles(tmp_path, capsys, monkeypatch):
     nat = pq.read_table(tmp_path / "a" / "natural.parquet").num_rows
     ren = pq.read_table(tmp_path / "a" / "rendition.parquet").num_rows
     assert nat + ren == 240
+
+
+def test_accuracy_vs_similarity_joins_eval_items(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLIPCOMP_CACHE", str(tmp_path / "cache"))
+    code, _, err = run_cli(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "-o", str(tmp_path / "zs"),
+                            "--templates", "simple", "--loader-workers", "0", "-q"], capsys)
+    assert code == 0, err
+    embed_to_files(str(SAMPLE / "labels.csv"), str(tmp_path / "test"), "clipcomp-tiny", image_column="path",
+                   progress=False)
+    ids, mat = open_embeddings(str(tmp_path / "test")).load()
+    meta = json.loads((tmp_path / "test" / "meta.json").read_text())
+    write_embeddings(str(tmp_path / "train"), ids[:9], mat[:9], {"model_identity": meta["model_identity"]})
+    code, out, err = run_cli(["similarity", "analyze", str(tmp_path / "zs"), "--test", str(tmp_path / "test"),
+                              "--train", str(tmp_path / "train"), "-o", str(tmp_path / "an"), "--bins", "3",
+                              "--boot", "50"], capsys)
+    assert code == 0, err
+    items = pq.read_table(tmp_path / "an" / "items.parquet")
+    s = np.array(items.column("nearest_train_similarity").to_pylist())
+    train_set = set(ids[:9])
+    in_train = np.array([p in train_set for p in items.column("path").to_pylist()])
+    assert np.allclose(s[in_train], 1.0, atol=2e-3) and (s[~in_train] < 0.9999).all()
+    assert (tmp_path / "an" / "accuracy_vs_similarity.png").exists()

@@ -73,6 +73,28 @@ def knn_cmd(
                   + ")")
 
 
+@similarity_app.command("analyze")
+def analyze_cmd(
+    results: Annotated[str, typer.Argument(help="Per-item results (an eval run folder or a table).")],
+    test: Annotated[str, typer.Option(help="Embeddings of the test items (ids = the results' id column).")],
+    train: Annotated[str, typer.Option(help="Embeddings of the training set.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")],
+    id_column: Annotated[str, typer.Option(help="Results column holding the test ids.")] = "path",
+    correct_column: Annotated[str, typer.Option(help="0/1 column.")] = "correct",
+    bins: Annotated[int, typer.Option(help="Equal-count bins (≥ 1).", min=1)] = 10,
+    boot: Annotated[int, typer.Option(help="Bootstrap resamples (≥ 0).", min=0)] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Accuracy vs nearest-train similarity: r with CIs, bins, plot. → similarity.analysis.accuracy_vs_similarity"""
+    from clipcomp.similarity.analysis import accuracy_vs_similarity
+
+    res = accuracy_vs_similarity(results, test, train, out, id_column, correct_column, bins, boot=boot, seed=seed,
+                                 force=force)
+    console.print(f"{out}/report.md: {res.n_used:,} items, accuracy {res.accuracy:.3f}, r {res.pearson:.3f} "
+                  f"[{res.pearson_ci[0]:.3f}, {res.pearson_ci[1]:.3f}]")
+
+
 @similarity_app.command("prune")
 def prune_cmd(
     base: Annotated[str, typer.Argument(help="Training-set embeddings to prune.")],
