@@ -107,6 +107,13 @@ def read_table(path: str):
     raise ClipcompError(f"{path}: unknown table type (expected .parquet, .csv, .tsv or .jsonl)")
 
 
+def check_output_path(out: str) -> str:
+    """Fail before any work when the output path is an existing file (the output is a directory)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ClipcompError(f"{out}: exists and is a file, not an output directory (choose another -o)")
+    return out
+
+
 def fingerprint(settings: dict) -> str:
     """A short stable hash of JSON-able settings (input identities belong in them)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -155,9 +155,10 @@ def domains_fit(emb: str, labels: str, out: str, natural: str = "natural", id_co
                 domain_column: str = "domain", target_precision: float = 0.98, seed: int = 0,
                 force: bool = False) -> dict:
     """Fit + calibrate on embeddings whose ids have a domain in `labels` (natural vs everything else)."""
-    from clipcomp.io import atomic_write_json, prepare_output, read_table
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
     from clipcomp.similarity.embeddings import open_embeddings
 
+    check_output_path(out)
     e = open_embeddings(emb)
     lt = read_table(labels)
     for c in (id_column, domain_column):
@@ -196,9 +197,10 @@ def load_classifier(path: str) -> tuple[DomainClassifier, dict]:
 def domains_apply(classifier: str, emb: str, out: str, captions: str | None = None, text_column: str = "caption",
                   id_column: str = "image", n_boot: int = 2000, seed: int = 0, force: bool = False) -> dict:
     """Probabilities, flags, the contamination estimate and clean subsets for a corpus of embeddings."""
-    from clipcomp.io import atomic_write_json, prepare_output, read_table
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
     from clipcomp.similarity.embeddings import open_embeddings
 
+    check_output_path(out)
     clf, obj = load_classifier(classifier)
     e = open_embeddings(emb)
     if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")

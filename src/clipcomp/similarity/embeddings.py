@@ -106,8 +106,9 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
     from PIL import Image
 
     from clipcomp.evaluate import ModelSpec, make_embedder
-    from clipcomp.io import atomic_write_json, prepare_output
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
+    check_output_path(out)
     if dtype not in ("float16", "float32"):
         raise ClipcompError(f"--dtype {dtype!r}: expected float16 or float32")
     if shard_size < 1:

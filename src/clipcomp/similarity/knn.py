@@ -83,8 +83,9 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
 def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None, nlist: int | None = None,
         nprobe: int = 16, recall_sample: int = 1000, seed: int = 0, force: bool = False) -> dict:
     """k nearest base vectors of every query → OUT/neighbors.parquet (query_id, rank, base_id, similarity)."""
-    from clipcomp.io import atomic_write_json, prepare_output
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
+    check_output_path(out)
     if k < 1:
         raise ClipcompError(f"-k must be ≥ 1 (got {k})")
     q, b = open_embeddings(queries), open_embeddings(base)

@@ -59,8 +59,9 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
           labels: str | None = None, label_column: str = "label", id_column: str = "id",
           force: bool = False) -> dict:
     """Write OUT/kept.parquet and OUT/removed.parquet (base ids, max similarity to the test sets) + report.json."""
-    from clipcomp.io import atomic_write_json, prepare_output, read_table
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
 
+    check_output_path(out)
     if method not in ("aligned", *CONTROLS):
         raise ClipcompError(f"--method {method!r}: expected aligned, near, far or random")
     b, ref = open_embeddings(base), open_embeddings(reference)
@@ -139,8 +140,9 @@ def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int =
 
 def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, seed: int = 0,
           force: bool = False) -> dict:
-    from clipcomp.io import atomic_write_json, prepare_output
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
+    check_output_path(out)
     if not -1 <= threshold <= 1:
         raise ClipcompError(f"--threshold must be a cosine in [-1, 1] (got {threshold})")
     e = open_embeddings(emb)
