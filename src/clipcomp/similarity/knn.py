@@ -41,10 +41,9 @@ def search_exact(queries: np.ndarray, base_shards, k: int) -> tuple[np.ndarray, 
     ids: list[str] = []
     q = np.ascontiguousarray(queries, np.float32)
     for shard_ids, mat in base_shards:
-        index = faiss.IndexFlatIP(mat.shape[1])
-        index.add(np.ascontiguousarray(mat, np.float32))
         kk = min(k, len(mat))
-        d, i = index.search(q, kk)
+        # faiss's brute-force kNN: blocked GEMM with the top-k kept in heaps, never the full q × shard matrix
+        d, i = faiss.knn(q, np.ascontiguousarray(mat, np.float32), kk, metric=faiss.METRIC_INNER_PRODUCT)
         best_d, best_i = _merge(best_d, best_i, d, i + len(ids), k)
         ids += shard_ids
     if best_d.shape[1] < k:
