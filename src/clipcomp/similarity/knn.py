@@ -31,6 +31,24 @@ def _merge(best_d, best_i, d, i, k):
     return np.take_along_axis(cd, order, 1), np.take_along_axis(ci, order, 1)
 
 
+_RES = None
+
+
+def _gpus() -> int:
+    import faiss
+
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") and hasattr(faiss, "knn_gpu") else 0
+
+
+def _gpu_resources():
+    global _RES
+    import faiss
+
+    if _RES is None:
+        _RES = faiss.StandardGpuResources()
+    return _RES
+
+
 def search_exact(queries: np.ndarray, base_shards, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(similarities nq×k, global base indices nq×k, base ids) over an iterable of (ids, matrix) shards."""
     import faiss
@@ -43,7 +61,11 @@ def search_exact(queries: np.ndarray, base_shards, k: int) -> tuple[np.ndarray, 
     for shard_ids, mat in base_shards:
         kk = min(k, len(mat))
         # faiss's brute-force kNN: blocked GEMM with the top-k kept in heaps, never the full q × shard matrix
-        d, i = faiss.knn(q, np.ascontiguousarray(mat, np.float32), kk, metric=faiss.METRIC_INNER_PRODUCT)
+        xb = np.ascontiguousarray(mat, np.float32)
+        if _gpus() > 0:
+            d, i = faiss.knn_gpu(_gpu_resources(), q, xb, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            d, i = faiss.knn(q, xb, kk, metric=faiss.METRIC_INNER_PRODUCT)
         best_d, best_i = _merge(best_d, best_i, d, i + len(ids), k)
         ids += shard_ids
     if best_d.shape[1] < k:
