@@ -189,7 +189,7 @@ def paste_training_set(out: str, classes: list[str], partners: list[str], base: 
                      ("caption", truth.caption), ("full_caption", truth.caption), ("negative_caption", truth.caption),
                      ("negative_kind", "none"), ("objects", [scene.objects[0].as_dict(), pasted_obj.as_dict()]),
                      ("n_objects", 2), ("mentioned", [0]), ("mentioned_attributes", truth.attributes),
-                     ("anchor", 0)):
+                     ("anchor", 0), ("style", "flat")):
             rows[k].append(v)
     np.save(os.path.join(out, shard), images)
     table = pa.table(rows).cast(manifest_schema()).append_column("source_image", pa.array(sources))
