@@ -60,6 +60,30 @@ def evaluate(weights: str, model: str, test: str, classes: list[str]) -> dict:
     return {"acc": k / n, "n": n, "ci": wilson(k, n)}
 
 
+def collapse(root: Path, r: dict, args, classes: list[str]) -> tuple[float, float]:
+    """On the test domain's held-out classes: the share of the single most frequent prediction, and the share of
+    predictions that name a held-out class (a model that puts every image in one class scores 1/3 or 0 by
+    which class it picks, whatever it learned)."""
+    from collections import Counter
+
+    import pyarrow.parquet as pq
+
+    from clipcomp.datasets.classification import ClassificationData
+    from clipcomp.embed import Embedder
+    from clipcomp.models import load_model
+    from clipcomp.tasks import zeroshot
+
+    d = root / "runs" / f"{r['name']}-s{r['seed']}"
+    t = pq.read_table(d / "mix" / f"test_{r['test_domain']}_unseen.parquet")
+    labels = np.array([classes.index(c) for c in t.column("class").to_pylist()])
+    data = ClassificationData("held-out", t.column("image").to_pylist(), labels, classes)
+    emb = Embedder(load_model(args.model, str(d / "model" / "final.pt")), cache_dir=None, progress=False,
+                   num_workers=0)
+    pred = zeroshot.evaluate(emb, data, TEMPLATES).items.column("pred").to_pylist()
+    held = set(r["held_out"])
+    return Counter(pred).most_common(1)[0][1] / len(pred), float(np.mean([p in held for p in pred]))
+
+
 def run(root: Path, manifest: str, name: str, setting: str, test_domain: str, seed: int, args, classes,
         domains=None, overlap=0.5) -> dict:
     from clipcomp.mixtures import MixSpec, mix_build
@@ -216,6 +240,14 @@ def main() -> None:
         mech_rows += [(s["cka"], s["jaccard"], acc(r, "unseen")) for s, r in zip(sims, sub, strict=True)]
         lines.append(f"| {t} | {fmt([s['cka'] for s in sims])} | {fmt([s['jaccard'] for s in sims])} | "
                      f"{fmt([acc(r, 'unseen') for r in sub])} |")
+    lines += ["", "## 5. Collapse diagnostic (test domain's held-out classes)", "",
+              "| test domain | setting | share of the most frequent prediction | predictions naming a held-out class |",
+              "|---|---|---:|---:|"]
+    for t in MAIN:
+        for setting in ("natural-only", "leave-out-domain", "cg-low", "cg-high"):
+            sub = [r for r in rows if r["test_domain"] == t and r["name"] in (setting, f"{setting}-{t}")]
+            diag = [collapse(root, r, args, classes) for r in sub]
+            lines.append(f"| {t} | {setting} | {fmt([a for a, _ in diag])} | {fmt([b for _, b in diag])} |")
     if len(mech_rows) >= 3:
         from scipy import stats
 
