@@ -137,7 +137,9 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
 
         saved = torch.load(final, map_location="cpu", weights_only=False).get("config", {})
         mine = dc.asdict(tcfg)
-        diff = sorted(k for k in mine if k not in ("checkpoint_every", "log_every") and saved.get(k) != mine[k])
+        defaults = dc.asdict(TrainConfig())  # settings added later count as their defaults in older models
+        runtime = ("checkpoint_every", "log_every", "workers", "threads", "skip_bad")
+        diff = sorted(k for k in mine if k not in runtime and saved.get(k, defaults[k]) != mine[k])
         if diff:
             raise ClipcompError(f"{out}: holds a model trained with other settings (differs in: {', '.join(diff)}); "
                                 "use another --out")
