@@ -404,3 +404,14 @@ def test_non_utf8_command_argument_is_one_line(capsys, stats_dir):
     bad = b"a dog \xff".decode("utf-8", "surrogateescape")  # what Python makes of such a command-line argument
     code, _, err = run_cli(["stats", "score", str(stats_dir), bad], capsys)
     assert code == 2 and "not valid UTF-8" in _check_one_line(err)
+
+
+def test_quickstart_refuses_another_commands_output(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLIPCOMP_CACHE", str(tmp_path / "cache"))
+    code, _, err = run_cli(["eval", "zeroshot", str(SAMPLE / "labels.csv"), "-o", str(tmp_path / "zs"),
+                            "--loader-workers", "0", "-q"], capsys)
+    assert code == 0, err
+    before = (tmp_path / "zs" / "summary.json").read_text()
+    code, _, err = run_cli(["quickstart", "-o", str(tmp_path / "zs"), "-q"], capsys)
+    assert code == 2 and "eval zeroshot" in _check_one_line(err)
+    assert (tmp_path / "zs" / "summary.json").read_text() == before

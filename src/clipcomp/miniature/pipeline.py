@@ -219,11 +219,21 @@ def pair_table(joined: pa.Table) -> list[dict]:
 
 def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     """The whole quickstart; returns the summary written to OUT/summary.json."""
+    from clipcomp.io import check_output_path, record_output, recorded_kind
     from clipcomp.miniature.report import write_report
 
     cfg.validate()
     t0 = time.perf_counter()
+    check_output_path(cfg.out)
+    other = recorded_kind(cfg.out)
+    if other not in (None, "quickstart"):
+        raise ClipcompError(f"{cfg.out}: holds the output of `{other}`, not of `quickstart`; use another -o")
+    if other is None and os.path.isdir(cfg.out) and any(
+            os.path.exists(os.path.join(cfg.out, m)) for m in ("summary.json", "items.parquet", "meta.json")) \
+            and not os.path.isdir(os.path.join(cfg.out, "pmi")):
+        raise ClipcompError(f"{cfg.out}: already holds other results; use another -o")
     os.makedirs(cfg.out, exist_ok=True)
+    record_output(cfg.out, "quickstart", {"note": "stages are reused by their own settings checks"})
     joint = joint_design(len(cfg.classes), len(cfg.partners), "graded", cfg.decay, cfg.never, cfg.seed)
     timings: dict[str, float] = {}
 
