@@ -103,3 +103,25 @@ def test_user_vocab_score_uses_phrases(tmp_path, cc3m_path):
     build_stats([cc3m_path], str(out), BuildOptions(vocab=str(tmp_path / "v.txt")))
     s = ConceptStats.load(out)
     assert s.score("Christmas trees with lights by the house").concepts == ["christmas tree", "house", "light"]
+
+
+def test_top_pairs_of_a_concept_by_index_equals_a_full_scan(tmp_path, cc3m_path):
+    import pyarrow.compute as pc
+
+    from clipcomp import ConceptStats
+    from clipcomp.cooccur import BuildOptions, build_stats
+
+    build_stats([cc3m_path], str(tmp_path / "s"), BuildOptions(min_count=5))
+    s = ConceptStats.load(tmp_path / "s")
+    t = s.pairs
+    for c in ("dog", "beach", "man", "city", "zebra" if "zebra" in s else "tree"):
+        for min_count in (1, 3):
+            for lowest in (False, True):
+                for by in ("pmi", "count"):
+                    got = [p.__dict__ for p in s.top_pairs(concept=c, k=12, min_count=min_count, lowest=lowest,
+                                                           by=by)]
+                    m = pc.and_(pc.greater_equal(t.column("count"), min_count),
+                                pc.or_(pc.equal(t.column("a"), c), pc.equal(t.column("b"), c)))
+                    ref = t.filter(m).sort_by([(by, "ascending" if lowest else "descending"), ("a", "ascending"),
+                                               ("b", "ascending")]).slice(0, 12).to_pylist()
+                    assert got == ref, (c, min_count, lowest, by)

@@ -137,6 +137,8 @@ class ConceptStats:
         b = pc.index_in(pairs.column("b"), value_set=concepts).to_numpy(zero_copy_only=False).astype(np.int64)
         self._codes = a * n + b
         order = np.argsort(self._codes, kind="stable")
+        self._order = order  # table row of each sorted code
+        self._by_b = None  # lazily: sorted positions ordered by b (the per-concept index's second half)
         self._codes = self._codes[order]
         self._pair_counts = pairs.column("count").to_numpy()[order]
         self._pa, self._pb = a[order], b[order]
@@ -225,14 +227,25 @@ class ConceptStats:
         if by not in ("pmi", "npmi", "count"):
             raise ClipcompError(f"unknown ranking {by!r} (expected pmi, npmi or count)")
         table = self.pairs
-        mask = pc.greater_equal(table.column("count"), min_count)
         if concept is not None:
-            name = self._names[self._id(concept)]
-            mask = pc.and_(mask, pc.or_(pc.equal(table.column("a"), name), pc.equal(table.column("b"), name)))
-        table = table.filter(mask)
+            # the concept's pairs by index (rows with a == c are one range of the sorted codes; rows with
+            # b == c come from a b-ordered permutation built once), not a scan of every pair
+            table = table.take(pa.array(self._rows_of(self._id(concept))))
+        table = table.filter(pc.greater_equal(table.column("count"), min_count))
         order = "ascending" if lowest else "descending"
         table = table.sort_by([(by, order), ("a", "ascending"), ("b", "ascending")]).slice(0, k)
         return [PairStat(**r) for r in table.to_pylist()]
+
+    def _rows_of(self, c: int) -> np.ndarray:
+        """Table rows of every pair containing concept id `c`, in table order."""
+        n = len(self._names)
+        lo, hi = np.searchsorted(self._codes, [c * n, (c + 1) * n])
+        if self._by_b is None:
+            self._by_b = np.argsort(self._pb, kind="stable")
+            self._pb_sorted = self._pb[self._by_b]
+        blo, bhi = np.searchsorted(self._pb_sorted, [c, c + 1])
+        rows = np.concatenate([self._order[lo:hi], self._order[self._by_b[blo:bhi]]])
+        return np.unique(rows)
 
     # ---------------------------------------------------------------------------------------- captions
     def extractor(self):
