@@ -42,10 +42,9 @@ def make_embedder(spec: ModelSpec, progress: bool = True):
     return emb, info
 
 
-def _run(task: str, dataset, evaluate_fn, spec: ModelSpec, out: str, settings: dict, force: bool,
-         progress: bool) -> dict:
+def _run(task: str, evaluate_fn, spec: ModelSpec, out: str, settings: dict, force: bool, progress: bool) -> dict:
+    """Load the model, apply the reuse rule to OUT, run the task, write items.parquet + summary.json."""
     from clipcomp.io import prepare_output
-    from clipcomp.models import load_model  # noqa: F401 - keep import errors here, before any output is made
     from clipcomp.tasks import write_result
 
     emb, info = make_embedder(spec, progress)
@@ -63,7 +62,7 @@ def eval_zeroshot(data: str, out: str = "runs/zeroshot", classnames: str | None 
 
     ds = load_image_folder(data, classnames) if os.path.isdir(data) else load_manifest(data, classnames, images)
     tpl = zeroshot.load_templates(templates)
-    return _run("zeroshot", ds, lambda emb: zeroshot.evaluate(emb, ds, tpl, skip_bad=skip_bad), spec or ModelSpec(),
+    return _run("zeroshot", lambda emb: zeroshot.evaluate(emb, ds, tpl, skip_bad=skip_bad), spec or ModelSpec(),
                 out, {"data": os.path.abspath(data), "classnames": classnames, "templates": tpl}, force, progress)
 
 
@@ -75,7 +74,7 @@ def eval_retrieval(captions: str, out: str = "runs/retrieval", images: str | Non
     from clipcomp.tasks import retrieval
 
     ds = load_coco_captions(captions, images)
-    return _run("retrieval", ds, lambda emb: retrieval.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
+    return _run("retrieval", lambda emb: retrieval.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
                 out, {"data": os.path.abspath(captions), "images": images}, force, progress)
 
 
@@ -96,7 +95,7 @@ def eval_select(inputs: list[str] | str, out: str = "runs/select", images: str |
         if images is None:
             raise ClipcompError("SugarCrepe input needs --images DIR (the COCO val2017 images)")
         ds = load_sugarcrepe(inputs, images)
-    return _run("select", ds, lambda emb: selection.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
+    return _run("select", lambda emb: selection.evaluate(emb, ds, skip_bad=skip_bad), spec or ModelSpec(),
                 out, {"data": [os.path.abspath(p) for p in inputs], "images": images}, force, progress)
 
 
@@ -112,7 +111,7 @@ def eval_binding(data: str, out: str = "runs/binding", spec: ModelSpec | None = 
         from clipcomp.models import checkpoint_model_name
 
         spec.model = checkpoint_model_name(spec.pretrained) or "clipcomp-tiny"
-    return _run("binding", data, lambda emb: binding.evaluate_dataset(emb, data, scenes, split, seed), spec, out,
+    return _run("binding", lambda emb: binding.evaluate_dataset(emb, data, scenes, split, seed), spec, out,
                 {"data": os.path.abspath(data), "scenes": scenes, "split": split, "probe_seed": seed}, force,
                 progress)
 

@@ -96,22 +96,27 @@ def read_domainnet_lists(paths: list[str], image_root: str | None = None) -> pa.
     return pa.table(rows)
 
 
-def read_mix_manifest(path: str, spec: MixSpec) -> pa.Table:
-    """A manifest table (Parquet/CSV/TSV/JSONL) or DomainNet .txt list files, checked for the needed columns."""
+def read_domain_manifest(path: str, image_column: str = "image", class_column: str = "class",
+                         domain_column: str = "domain", caption_column: str | None = None) -> pa.Table:
+    """A domain-labelled manifest (Parquet/CSV/TSV/JSONL) or a DomainNet .txt list file, checked for the columns
+    needed (the caption column only when given)."""
     from clipcomp.io import read_table
 
     if path.lower().endswith(".txt"):
         return read_domainnet_lists([path])
     table = read_table(path)
-    need = [spec.image_column, spec.class_column, spec.domain_column]
-    if spec.captions == "keep":
-        need.append(spec.caption_column)
+    need = [image_column, class_column, domain_column] + ([caption_column] if caption_column else [])
     missing = [c for c in need if c not in table.column_names]
     if missing:
         raise ClipcompError(f"{path}: no {' / '.join(repr(c) for c in missing)} column (columns: "
                             f"{', '.join(table.column_names)}); name them with --image-column, --caption-column, "
                             "--class-column, --domain-column")
     return table
+
+
+def read_mix_manifest(path: str, spec: MixSpec) -> pa.Table:
+    return read_domain_manifest(path, spec.image_column, spec.class_column, spec.domain_column,
+                                spec.caption_column if spec.captions == "keep" else None)
 
 
 def _split_rows(table: pa.Table, spec: MixSpec) -> np.ndarray:

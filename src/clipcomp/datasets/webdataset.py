@@ -90,10 +90,6 @@ def raw_samples(urls: list[str], unit: int, units: int, seed: int, shuffle_buffe
         epoch += 1
 
 
-def _describe(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def _samples_with_errors(urls: list[str], handler, tarfile_samples):
     """Samples of `urls` in order; a shard that fails to open or to expand is reported with its name."""
     for url in urls:

@@ -127,8 +127,10 @@ def contamination(flags: np.ndarray, stats: dict, n_boot: int = 2000, seed: int 
     qs = rng.binomial(n, q, n_boot) / n
     tprs = rng.binomial(n_pos, tpr, n_boot) / max(1, n_pos)
     fprs = rng.binomial(n_neg, fpr, n_boot) / max(1, n_neg)
-    est = np.array([corrected_fraction(a, b, c) for a, b, c in zip(qs, tprs, fprs, strict=True)])
-    est = est[np.isfinite(est)]
+    denom = tprs - fprs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        est = np.clip((qs - fprs) / denom, 0.0, 1.0)
+    est = est[(denom > 0) & np.isfinite(est)]
     lo, hi = (np.percentile(est, [2.5, 97.5]).tolist() if est.size else [float("nan")] * 2)
     return {"n": n, "flagged_fraction": q, "flagged_ci": _wilson(int(flags.sum()), n),
             "corrected_fraction": corrected_fraction(q, tpr, fpr), "corrected_ci": [lo, hi]}

@@ -247,13 +247,11 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
 
     from clipcomp.embed import Embedder
     from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
-    from clipcomp.mixtures import MixSpec, read_mix_manifest
+    from clipcomp.mixtures import read_domain_manifest
     from clipcomp.models import load_model
     from clipcomp.tasks.zeroshot import zero_shot_classifier
 
-    spec = MixSpec(setting="natural-only", test_domain="", n_held_out=1, captions="neutral",
-                   image_column=image_column, class_column=class_column, domain_column=domain_column)
-    table = read_mix_manifest(manifest, spec)
+    table = read_domain_manifest(manifest, image_column, class_column, domain_column)
     root = os.path.dirname(os.path.abspath(manifest))
     paths = [p if os.path.isabs(str(p)) else os.path.join(root, str(p)) for p in table.column(image_column).to_pylist()]
     cls = [str(c) for c in table.column(class_column).to_pylist()]

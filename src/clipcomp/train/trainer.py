@@ -215,12 +215,6 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file
             raise ClipcompError(f"{ckpt_path}: unreadable checkpoint ({type(exc).__name__}); delete it or use "
                                 "--force") from None
-        saved = {k: v for k, v in ck["config"].items() if k not in RUNTIME_KEYS}
-        mine = cfg.resume_settings()
-        if saved != mine:
-            diff = sorted(k for k in mine if saved.get(k) != mine[k])
-            raise ClipcompError(f"{cfg.out}: holds a checkpoint of a different run (differs in: {', '.join(diff)}); "
-                                "use another out")
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
