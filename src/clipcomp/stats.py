@@ -6,6 +6,9 @@ Directory layout::
     pairs.parquet      a, b (str, a < b), count, pmi, npmi          -- one row per pair seen together
     meta.json          n_captions, settings, inputs, versions, tallies
     vocab.parquet      concept, key (lemmatized tokens)             -- only for a user vocabulary
+    index/             codes.i64, counts.i64, by_b.i64 (raw little-endian arrays, memory-mapped on load):
+                       the pairs' codes ``a_id*V + b_id`` in pairs.parquet row order (ascending), their
+                       counts, and the rows ordered by b -- so opening is instant and queries are lookups
 
 PMI is over document-level probabilities with natural log (Qu & Xie): with add-k smoothing k (default 0)
 ``pmi = ln(N·(n_ab+k) / ((n_a+k)·(n_b+k)))`` and ``npmi = pmi / −ln((n_ab+k)/N)`` (1 when n_ab+k = N).
@@ -31,6 +34,7 @@ CONCEPTS_FILE = "concepts.parquet"
 PAIRS_FILE = "pairs.parquet"
 META_FILE = "meta.json"
 VOCAB_FILE = "vocab.parquet"
+INDEX_DIR = "index"
 PAIRS_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("count", pa.int64()),
                           ("pmi", pa.float64()), ("npmi", pa.float64())])
 
@@ -48,26 +52,83 @@ def pmi_values(n_ab, n_a, n_b, n: int, smoothing: float = 0.0):
     return pmi, npmi
 
 
+def pair_table(codes: np.ndarray, counts: np.ndarray, concepts: pa.Array, concept_counts: np.ndarray,
+               n_captions: int, smoothing: float) -> pa.Table:
+    """The pairs.parquet rows for sorted (code, count) arrays: names, count, PMI and NPMI."""
+    n_concepts = len(concepts)
+    a, b = np.divmod(np.asarray(codes, np.int64), n_concepts)
+    pmi, npmi = pmi_values(counts, concept_counts[a], concept_counts[b], n_captions, smoothing)
+    return pa.table([concepts.take(a), concepts.take(b), pa.array(np.asarray(counts, np.int64)), pa.array(pmi),
+                     pa.array(npmi)], schema=PAIRS_SCHEMA)
+
+
+class PairsWriter:
+    """Streams pairs.parquet and its memory-mappable index (index/) from chunks in ascending code order."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+        self.path = os.path.join(out_dir, PAIRS_FILE)
+        self.index = os.path.join(out_dir, INDEX_DIR)
+        os.makedirs(self.index + ".tmp", exist_ok=True)
+        self._writer = pq.ParquetWriter(self.path + ".tmp", PAIRS_SCHEMA, compression="zstd")
+        self._codes = open(os.path.join(self.index + ".tmp", "codes.i64"), "wb")  # noqa: SIM115
+        self._counts = open(os.path.join(self.index + ".tmp", "counts.i64"), "wb")  # noqa: SIM115
+        self.rows = 0
+
+    def write(self, table: pa.Table, codes: np.ndarray, counts: np.ndarray) -> None:
+        if table.num_rows:
+            self._writer.write_table(table)
+            np.asarray(codes, "<i8").tofile(self._codes)
+            np.asarray(counts, "<i8").tofile(self._counts)
+            self.rows += table.num_rows
+
+    def close(self, n_concepts: int) -> int:
+        if self.rows == 0:
+            self._writer.write_table(PAIRS_SCHEMA.empty_table())
+        self._writer.close()
+        self._codes.close()
+        self._counts.close()
+        tmp = self.index + ".tmp"
+        codes = np.memmap(os.path.join(tmp, "codes.i64"), "<i8", "r") if self.rows else np.zeros(0, np.int64)
+        by_b = _order_by_b(codes, n_concepts)
+        by_b.astype("<i8").tofile(os.path.join(tmp, "by_b.i64"))
+        with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as f:
+            json.dump({"rows": self.rows, "n_concepts": n_concepts, "dtype": "<i8",
+                       "files": ["codes.i64", "counts.i64", "by_b.i64"]}, f)
+        del codes
+        os.replace(self.path + ".tmp", self.path)
+        import shutil
+
+        shutil.rmtree(self.index, ignore_errors=True)
+        os.replace(tmp, self.index)
+        return self.rows
+
+    def abort(self) -> None:
+        for f in (self._codes, self._counts):
+            f.close()
+        self._writer.close()
+
+
+def _order_by_b(codes: np.ndarray, n_concepts: int) -> np.ndarray:
+    """Row positions ordered by (b, a): a stable sort of b (radix sort when ids fit 16 bits)."""
+    b = np.asarray(codes) % max(1, n_concepts)
+    b = b.astype(np.uint16 if n_concepts <= 1 << 16 else np.int32)
+    return np.argsort(b, kind="stable").astype(np.int64)
+
+
 def write_pairs(path: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], concepts: pa.Array,
                 concept_counts: np.ndarray, n_captions: int, smoothing: float) -> int:
-    """Write pairs.parquet from sorted (code, count) chunks; returns the number of rows."""
-    n_concepts = len(concepts)
-    rows = 0
-    tmp = path + ".tmp"
-    with pq.ParquetWriter(tmp, PAIRS_SCHEMA, compression="zstd") as writer:
+    """Write pairs.parquet (+ index/) from sorted (code, count) chunks; returns the number of rows."""
+    writer = PairsWriter(os.path.dirname(path) or ".")
+    try:
         for codes, counts in chunks:
             for s in range(0, codes.size, 4_000_000):
-                c = np.asarray(codes[s:s + 4_000_000])
-                n = np.asarray(counts[s:s + 4_000_000])
-                a, b = c // n_concepts, c % n_concepts
-                pmi, npmi = pmi_values(n, concept_counts[a], concept_counts[b], n_captions, smoothing)
-                writer.write_table(pa.table([concepts.take(a), concepts.take(b), pa.array(n, pa.int64()),
-                                             pa.array(pmi), pa.array(npmi)], schema=PAIRS_SCHEMA))
-                rows += c.size
-        if rows == 0:
-            writer.write_table(PAIRS_SCHEMA.empty_table())
-    os.replace(tmp, path)
-    return rows
+                c, n = np.asarray(codes[s:s + 4_000_000]), np.asarray(counts[s:s + 4_000_000])
+                writer.write(pair_table(c, n, concepts, concept_counts, n_captions, smoothing), c, n)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close(len(concepts))
 
 
 def write_concepts(path: str, concepts: pa.Array, counts: np.ndarray) -> None:
@@ -120,9 +181,14 @@ class CaptionScore:
 
 
 class ConceptStats:
-    """Read-side API: ``ConceptStats.load(dir).pmi("dog", "frisbee")``."""
+    """Read-side API: ``ConceptStats.load(dir).pmi("dog", "frisbee")``.
 
-    def __init__(self, path: str, concepts: pa.Array, counts: np.ndarray, pairs: pa.Table, meta: dict) -> None:
+    Opening reads the concept table and memory-maps the pair index (``index/``), so it takes milliseconds
+    however many pairs there are; ``pairs`` (the full Parquet table) is read only when first asked for.
+    """
+
+    def __init__(self, path: str, concepts: pa.Array, counts: np.ndarray, meta: dict, codes: np.ndarray,
+                 pair_counts: np.ndarray, by_b: np.ndarray | None = None, pairs: pa.Table | None = None) -> None:
         self.path = path
         self.meta = meta
         self.n_captions = int(meta["n_captions"])
@@ -131,18 +197,12 @@ class ConceptStats:
         self._names = concepts.to_pylist()
         self._index = {c: i for i, c in enumerate(self._names)}
         self._counts = counts
-        self.pairs = pairs
-        n = len(self._names)
-        a = pc.index_in(pairs.column("a"), value_set=concepts).to_numpy(zero_copy_only=False).astype(np.int64)
-        b = pc.index_in(pairs.column("b"), value_set=concepts).to_numpy(zero_copy_only=False).astype(np.int64)
-        self._codes = a * n + b
-        order = np.argsort(self._codes, kind="stable")
-        self._order = order  # table row of each sorted code
-        self._by_b = None  # lazily: sorted positions ordered by b (the per-concept index's second half)
-        self._codes = self._codes[order]
-        self._pair_counts = pairs.column("count").to_numpy()[order]
-        self._pa, self._pb = a[order], b[order]
+        self._codes = codes  # ascending a*V + b, one per pairs.parquet row
+        self._pair_counts = pair_counts
+        self._by_b = by_b  # rows ordered by (b, a); built on first use when absent
+        self._pairs = pairs
         self._extractor = None
+        self._duck = None
 
     # ---------------------------------------------------------------------------------------- loading
     @classmethod
@@ -160,11 +220,45 @@ class ConceptStats:
             with open(os.path.join(path, META_FILE), encoding="utf-8") as f:
                 meta = json.load(f)
             concepts = pq.read_table(os.path.join(path, CONCEPTS_FILE))
-            pairs = pq.read_table(os.path.join(path, PAIRS_FILE))
+            names = concepts.column("concept").combine_chunks()
+            counts = concepts.column("count").to_numpy()
+            index = _open_index(path, len(names), int(meta.get("n_pairs", -1)))
+            if index is not None:
+                return cls(path, names, counts, meta, *index)
+            # a directory written before the index existed: build the index from the table, in memory
+            pairs = pq.read_table(os.path.join(path, PAIRS_FILE), memory_map=True)
         except (ValueError, pa.ArrowInvalid, OSError) as exc:
             raise ClipcompError(f"{path}: unreadable ConceptStats ({exc})") from None
-        return cls(path, concepts.column("concept").combine_chunks(), concepts.column("count").to_numpy(),
-                   pairs, meta)
+        n = len(names)
+        a = pc.index_in(pairs.column("a"), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
+        b = pc.index_in(pairs.column("b"), value_set=names).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = a * n + b
+        if codes.size and not (codes[1:] > codes[:-1]).all():
+            order = np.argsort(codes, kind="stable")
+            pairs, codes = pairs.take(pa.array(order)), codes[order]
+        return cls(path, names, counts, meta, codes, pairs.column("count").to_numpy(), None, pairs)
+
+    @property
+    def pairs(self) -> pa.Table:
+        """The whole pairs table (a, b, count, pmi, npmi), read from pairs.parquet on first use."""
+        if self._pairs is None:
+            self._pairs = pq.read_table(os.path.join(self.path, PAIRS_FILE), memory_map=True)
+        return self._pairs
+
+    def sql(self, query: str):
+        """Run DuckDB SQL over views ``pairs`` and ``concepts`` (the Parquet files); returns a DuckDB relation
+        (``.df()``, ``.pl()``, ``.fetchall()``, ``.to_arrow_table()``). Needs the `duckdb` package."""
+        if self._duck is None:
+            try:
+                import duckdb
+            except ImportError:
+                raise ClipcompError("ConceptStats.sql needs DuckDB (pip install 'clipcomp[sql]')") from None
+            con = duckdb.connect()
+            for view, name in (("pairs", PAIRS_FILE), ("concepts", CONCEPTS_FILE)):
+                file = os.path.join(self.path, name).replace("'", "''")
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{file}')")
+            self._duck = con
+        return self._duck.sql(query)
 
     # ---------------------------------------------------------------------------------------- queries
     @property
@@ -198,7 +292,7 @@ class ConceptStats:
             return int(self._counts[i])
         lo, hi = min(i, j), max(i, j)
         code = lo * len(self._names) + hi
-        k = int(np.searchsorted(self._codes, code))
+        k = int(self._codes.searchsorted(code))
         if k < self._codes.size and self._codes[k] == code:
             return int(self._pair_counts[k])
         return 0
@@ -226,26 +320,51 @@ class ConceptStats:
         """Highest (or lowest) PMI pairs, optionally those containing `concept`, among pairs seen ≥ min_count."""
         if by not in ("pmi", "npmi", "count"):
             raise ClipcompError(f"unknown ranking {by!r} (expected pmi, npmi or count)")
-        table = self.pairs
         if concept is not None:
-            # the concept's pairs by index (rows with a == c are one range of the sorted codes; rows with
-            # b == c come from a b-ordered permutation built once), not a scan of every pair
-            table = table.take(pa.array(self._rows_of(self._id(concept))))
-        table = table.filter(pc.greater_equal(table.column("count"), min_count))
-        order = "ascending" if lowest else "descending"
-        table = table.sort_by([(by, order), ("a", "ascending"), ("b", "ascending")]).slice(0, k)
-        return [PairStat(**r) for r in table.to_pylist()]
+            # the concept's pairs by index: rows with a == c are one range of the sorted codes, rows with
+            # b == c one range of the b-ordered permutation -- no scan of every pair
+            rows = self._rows_of(self._id(concept))
+        else:
+            rows = None
+        codes = np.asarray(self._codes if rows is None else self._codes[rows])
+        counts = np.asarray(self._pair_counts if rows is None else self._pair_counts[rows])
+        if rows is None:
+            rows = np.arange(codes.size)
+        keep = counts >= min_count
+        if not keep.all():
+            rows, codes, counts = rows[keep], codes[keep], counts[keep]
+        if rows.size == 0 or k <= 0:
+            return []
+        a, b = np.divmod(codes, len(self._names))
+        if by == "count":
+            value = counts.astype(np.float64)
+        else:
+            pmi, npmi = pmi_values(counts, self._counts[a], self._counts[b], self.n_captions, self.smoothing)
+            value = pmi if by == "pmi" else npmi
+        key = value if lowest else -value
+        key = np.where(np.isnan(key), np.inf, key)
+        if key.size > k:  # everything tied with the k-th value, then order by (value, row = (a, b) by name)
+            cut = np.partition(key, k - 1)[k - 1]
+            cand = np.flatnonzero(key <= cut)
+        else:
+            cand = np.arange(key.size)
+        cand = cand[np.lexsort((rows[cand], key[cand]))][:k]
+        pmi, npmi = pmi_values(counts[cand], self._counts[a[cand]], self._counts[b[cand]], self.n_captions,
+                               self.smoothing)
+        return [PairStat(self._names[int(x)], self._names[int(y)], int(n), float(p), float(q))
+                for x, y, n, p, q in zip(a[cand], b[cand], counts[cand], pmi, npmi, strict=True)]
 
     def _rows_of(self, c: int) -> np.ndarray:
-        """Table rows of every pair containing concept id `c`, in table order."""
+        """Rows (= positions in pairs.parquet) of every pair containing concept id `c`, ascending."""
         n = len(self._names)
-        lo, hi = np.searchsorted(self._codes, [c * n, (c + 1) * n])
+        lo, hi = self._codes.searchsorted([c * n, (c + 1) * n])
         if self._by_b is None:
-            self._by_b = np.argsort(self._pb, kind="stable")
-            self._pb_sorted = self._pb[self._by_b]
-        blo, bhi = np.searchsorted(self._pb_sorted, [c, c + 1])
-        rows = np.concatenate([self._order[lo:hi], self._order[self._by_b[blo:bhi]]])
-        return np.unique(rows)
+            self._by_b = _order_by_b(self._codes, n)
+        # the by-b permutation is sorted by b: binary-search its b values through the codes
+        by_b = self._by_b
+        lo_b = _first_at_least(lambda i: int(self._codes[by_b[i]]) % n, by_b.size, c)
+        hi_b = _first_at_least(lambda i: int(self._codes[by_b[i]]) % n, by_b.size, c + 1)
+        return np.sort(np.concatenate([np.arange(lo, hi), np.asarray(by_b[lo_b:hi_b])]))
 
     # ---------------------------------------------------------------------------------------- captions
     def extractor(self):
@@ -285,3 +404,35 @@ class ConceptStats:
         return {"path": self.path, "n_captions": self.n_captions, "n_concepts": len(self._names),
                 "n_pairs": int(self._codes.size), **{k: v for k, v in self.meta.items()
                                                      if k not in ("stopword_list", "n_captions")}}
+
+
+def _first_at_least(value_at, size: int, target: int) -> int:
+    """Binary search over a non-decreasing sequence given as a function of position."""
+    lo, hi = 0, size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if value_at(mid) < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _open_index(path: str, n_concepts: int, n_pairs: int):
+    """Memory-map index/ when it is complete and matches this directory; None otherwise."""
+    folder = os.path.join(path, INDEX_DIR)
+    try:
+        with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if info.get("n_concepts") != n_concepts or (n_pairs >= 0 and info.get("rows") != n_pairs):
+        return None
+    rows = int(info["rows"])
+    arrays = []
+    for name in ("codes.i64", "counts.i64", "by_b.i64"):
+        file = os.path.join(folder, name)
+        if os.path.getsize(file) != rows * 8:
+            return None
+        arrays.append(np.memmap(file, "<i8", "r") if rows else np.zeros(0, np.int64))
+    return arrays
