@@ -98,7 +98,7 @@ class RichReporter:
 
     def task_done(self, result: dict) -> None:
         t = self.progress.tasks[-1]
-        self.progress.update(self._task, advance=1, captions=t.fields.get("captions", 0) + result["n_rows"])
+        self.progress.update(self._task, advance=1, captions=t.fields.get("captions", 0) + result.get("n_rows", 0))
 
     def close(self) -> None:
         if self._started:

@@ -40,6 +40,7 @@ _EXTENSIONS = {
 KNOWN_TEXT_COLUMNS = ("caption", "text", "captions", "sentence", "alt_text", "alt", "title", "raw")
 
 BATCH_ROWS = 65_536
+MAX_SLICES = 4  # row slices a single Parquet row group may be cut into
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Task:
 
     @property
     def label(self) -> str:
+        if self.fmt == "parquet" and self.row_groups and self.end >= 0:
+            return f"{self.path} (row group {self.row_groups[0]}, rows {self.start}-{self.end})"
         if self.fmt == "parquet" and self.row_groups:
             return f"{self.path} (row groups {self.row_groups[0]}-{self.row_groups[-1]})"
         if self.end >= 0:
@@ -327,10 +330,23 @@ def _plan_parquet(path: str, col: str | int | None, target_rows: int) -> list[Ta
     if not (pa.types.is_string(col_type) or pa.types.is_large_string(col_type) or pa.types.is_binary(col_type)
             or pa.types.is_large_binary(col_type) or pa.types.is_string_view(col_type)):
         raise ClipcompError(f"{path}: column {column!r} is {col_type}, expected text")
-    # Near-equal tasks: ceil(rows / target) groups of consecutive row groups, split at the row quantiles.
+    # Near-equal tasks: ceil(rows / target) groups of consecutive row groups, split at the row quantiles;
+    # when a file has fewer row groups than that, its row groups are cut into row slices (≤ 4 per group:
+    # a slice decodes its row group's pages up to its end, so more slices would cost more than they give).
     sizes = [meta.row_group(rg).num_rows for rg in range(meta.num_row_groups)]
     total = sum(sizes)
-    n_tasks = max(1, min(len(sizes), -(-total // max(1, target_rows))))
+    wanted = max(1, -(-total // max(1, target_rows)))
+    if wanted > 2 * len(sizes) and total:
+        tasks = []
+        for rg, size in enumerate(sizes):
+            k = max(1, min(MAX_SLICES, round(wanted * size / total), size))
+            cuts = [size * i // k for i in range(k + 1)]
+            for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+                if hi > lo:
+                    tasks.append(Task(0, path, "parquet", column, start=lo, end=hi if k > 1 else -1,
+                                      row_groups=(rg,)))
+        return tasks
+    n_tasks = max(1, min(len(sizes), wanted))
     groups: list[list[int]] = [[] for _ in range(n_tasks)]
     seen = 0
     for rg, size in enumerate(sizes):
@@ -439,9 +455,22 @@ def _iter_parquet(task: Task, tally: ReadTally, batch_rows: int) -> Iterator[pa.
     pf = pq.ParquetFile(task.path)
     if not task.row_groups:
         return
+    sliced = task.end >= 0  # rows [start, end) of one row group
+    pos = 0
     for batch in pf.iter_batches(batch_size=batch_rows, row_groups=list(task.row_groups),
                                  columns=[task.column]):
-        yield _finish(batch.column(0), tally)
+        col = batch.column(0)
+        if sliced:
+            lo, hi = max(task.start - pos, 0), min(task.end - pos, len(col))
+            pos += len(col)
+            if hi <= lo:
+                if pos >= task.end:
+                    break
+                continue
+            col = col.slice(lo, hi - lo)
+        yield _finish(col, tally)
+        if sliced and pos >= task.end:
+            break
 
 
 def _iter_coco(task: Task, tally: ReadTally, batch_rows: int) -> Iterator[pa.Array]:

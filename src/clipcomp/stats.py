@@ -35,6 +35,7 @@ PAIRS_FILE = "pairs.parquet"
 META_FILE = "meta.json"
 VOCAB_FILE = "vocab.parquet"
 INDEX_DIR = "index"
+ROW_GROUP_ROWS = 1 << 20
 PAIRS_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("count", pa.int64()),
                           ("pmi", pa.float64()), ("npmi", pa.float64())])
 
@@ -73,16 +74,35 @@ class PairsWriter:
         self._writer = pq.ParquetWriter(self.path + ".tmp", PAIRS_SCHEMA, compression="zstd")
         self._codes = open(os.path.join(self.index + ".tmp", "codes.i64"), "wb")  # noqa: SIM115
         self._counts = open(os.path.join(self.index + ".tmp", "counts.i64"), "wb")  # noqa: SIM115
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self.rows = 0
 
     def write(self, table: pa.Table, codes: np.ndarray, counts: np.ndarray) -> None:
         if table.num_rows:
-            self._writer.write_table(table)
             np.asarray(codes, "<i8").tofile(self._codes)
             np.asarray(counts, "<i8").tofile(self._counts)
             self.rows += table.num_rows
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
+            if self._pending_rows >= ROW_GROUP_ROWS:
+                self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        """Row groups of exactly ROW_GROUP_ROWS rows (the last one shorter): the file's bytes then do not
+        depend on how the merge was cut into ranges, i.e. not on the number of workers."""
+        table = pa.concat_tables(self._pending)
+        n_full = table.num_rows // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+        end = table.num_rows if final else n_full
+        for s in range(0, end, ROW_GROUP_ROWS):
+            self._writer.write_table(table.slice(s, min(ROW_GROUP_ROWS, end - s)))
+        rest = table.slice(end)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def close(self, n_concepts: int) -> int:
+        if self._pending:
+            self._flush(final=True)
         if self.rows == 0:
             self._writer.write_table(PAIRS_SCHEMA.empty_table())
         self._writer.close()
@@ -320,12 +340,9 @@ class ConceptStats:
         """Highest (or lowest) PMI pairs, optionally those containing `concept`, among pairs seen ≥ min_count."""
         if by not in ("pmi", "npmi", "count"):
             raise ClipcompError(f"unknown ranking {by!r} (expected pmi, npmi or count)")
-        if concept is not None:
-            # the concept's pairs by index: rows with a == c are one range of the sorted codes, rows with
-            # b == c one range of the b-ordered permutation -- no scan of every pair
-            rows = self._rows_of(self._id(concept))
-        else:
-            rows = None
+        # a concept's pairs by index: rows with a == c are one range of the sorted codes, rows with b == c
+        # one range of the b-ordered permutation -- no scan of every pair
+        rows = self._rows_of(self._id(concept)) if concept is not None else None
         codes = np.asarray(self._codes if rows is None else self._codes[rows])
         counts = np.asarray(self._pair_counts if rows is None else self._pair_counts[rows])
         if rows is None:

@@ -11,20 +11,24 @@ import hashlib
 import json
 import os
 import platform
+import queue
+import resource
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clipcomp.concepts import LEMMATIZERS, load_stopwords, make_lemmatizer, read_vocab_file
 from clipcomp.cooccur.engine import Runner
-from clipcomp.cooccur.merge import merge_lemma_counts, merge_pair_partials, select_vocabulary, sum_arrays
-from clipcomp.cooccur.work import WorkContext, part, warm_up
+from clipcomp.cooccur.merge import merge_lemma_counts, plan_merge, select_vocabulary, sum_arrays
+from clipcomp.cooccur.work import WorkContext, marker, part, warm_up
 from clipcomp.corpus import ReadTally, Task, plan_tasks
 from clipcomp.errors import ClipcompError, file_sha256
-from clipcomp.stats import CONCEPTS_FILE, META_FILE, PAIRS_FILE, VOCAB_FILE, write_concepts, write_pairs
+from clipcomp.stats import CONCEPTS_FILE, META_FILE, VOCAB_FILE, PairsWriter, write_concepts
 
 WORK_DIR = "_work"
 FORMAT_VERSION = 1
@@ -90,11 +94,13 @@ def _versions() -> dict[str, str]:
 
 def _task_sizes(files: list[dict]) -> tuple[int, int]:
     """Task size (bytes of text, rows of Parquet) from the corpus size alone — not the worker count, so a
-    resumed run plans the same tasks; about 16+ tasks for a large corpus, never tiny or huge ones."""
+    resumed run plans the same tasks. About 16 tasks for a corpus from ~30 MB / 500k captions on (so one
+    60 MB file or one single-row-group Parquet file keeps 2–8 workers busy), ≤ 64 MB / 1M rows each at scale,
+    never tiny ones."""
     total_bytes = sum(f["bytes"] for f in files if f["format"] != "parquet")
     total_rows = sum(f.get("rows", 0) for f in files)
-    return (int(min(64 << 20, max(16 << 20, total_bytes // 16))),
-            int(min(1_000_000, max(250_000, total_rows // 16))))
+    return (int(min(64 << 20, max(2 << 20, total_bytes // 16))),
+            int(min(1_000_000, max(31_250, total_rows // 16))))
 
 
 def _validate(opts: BuildOptions) -> None:
@@ -200,24 +206,30 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
     skipped = list(plan.skipped)
     phase_seconds: dict[str, float] = {}
 
-    def run_phase(runner: Runner, phase: str, tasks: list[Task], c: WorkContext) -> list[tuple[Task, dict]]:
+    phase_cpu: dict[str, float] = {}
+
+    def run_phase(runner: Runner, phase: str, tasks: list, c: WorkContext, on_done=None) -> list[tuple[Task, dict]]:
         t0 = time.perf_counter()
         reporter.phase(phase, len(tasks))
         ok: list[tuple[Task, dict]] = []
         for task, res in runner.map(phase, tasks, c):
             if isinstance(res, ClipcompError):
-                if not opts.skip_bad:
+                if not opts.skip_bad or phase == "merge":
                     raise ClipcompError(f"{res} (finished tasks are kept in {work}; rerun to resume, "
                                         "or pass --skip-bad)")
                 skipped.append({"file": task.label, "reason": str(res)})
                 continue
             ok.append((task, res))
+            phase_cpu[phase] = phase_cpu.get(phase, 0.0) + res.get("cpu_seconds", 0.0)
+            if on_done is not None:
+                on_done(task, res)
             reporter.task_done(res)
         phase_seconds[phase] = time.perf_counter() - t0
         return sorted(ok, key=lambda tr: tr[0].tid)
 
     if opts.engine == "local" and entries is None:
         warm_up(ctx)  # before the workers start, so a forked worker inherits the loaded dictionary
+    cpu_parent0 = time.process_time()
     try:
         with Runner(opts.engine, opts.workers, opts.scheduler) as runner:
             if entries is not None:
@@ -227,10 +239,10 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
                 done = run_phase(runner, "vocab", plan.tasks, vctx)
                 concepts = pa.array([e.concept for e in entries], pa.string())
-                t0 = time.perf_counter()
                 counts = sum_arrays([part(work, "vocab", t.tid, "unigram.npy") for t, _ in done], len(entries))
                 pair_parts = [(part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))
                               for t, _ in done]
+                extract_results = done
             else:
                 done1 = run_phase(runner, "discover", plan.tasks, ctx)
                 t0 = time.perf_counter()
@@ -243,26 +255,42 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 done = run_phase(runner, "pairs", [t for t, _ in done1], vctx)
                 concepts = vocab_table.column("concept").combine_chunks()
                 counts = vocab_table.column("count").to_numpy()
-                t0 = time.perf_counter()
                 pair_parts = [(part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))
                               for t, _ in done]
+                extract_results = done1
+
+            tally = ReadTally()
+            for _, res in done:
+                tally.add(ReadTally(**{k: res[k] for k in ("n_rows", "n_null", "n_empty", "n_invalid_utf8")}))
+            n_captions = tally.n_rows
+            if n_captions == 0:
+                raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
+
+            # reduce: key ranges merged in parallel; pairs.parquet streamed in key order by a writer thread
+            t0 = time.perf_counter()
+            concepts_path = os.path.join(work, "final_concepts.parquet")
+            pq.write_table(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), concepts_path)
+            mctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, concepts_file=concepts_path,
+                               n_captions=n_captions, smoothing=opts.smoothing)
+            merge_tasks = plan_merge(pair_parts, len(concepts), n_ranges=2 * opts.workers)
+            writer = OrderedPairsWriter(out, work, len(merge_tasks))
+            try:
+                run_phase(runner, "merge", merge_tasks, mctx, on_done=lambda t, _: writer.ready(t.tid))
+                n_pairs = writer.close(len(concepts))
+            except BaseException:
+                writer.abort()
+                raise
     finally:
         reporter.close()
-
-    tally = ReadTally()
-    for _, res in done:
-        tally.add(ReadTally(**{k: res[k] for k in ("n_rows", "n_null", "n_empty", "n_invalid_utf8")}))
-    n_captions = tally.n_rows
-    if n_captions == 0:
-        raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
-
     write_concepts(os.path.join(out, CONCEPTS_FILE), concepts, counts)
-    n_pairs = write_pairs(os.path.join(out, PAIRS_FILE), merge_pair_partials(pair_parts, len(concepts)),
-                          concepts, counts, n_captions, opts.smoothing)
     if entries is not None:
         _write_vocab(os.path.join(out, VOCAB_FILE), entries)
     phase_seconds["merge"] = time.perf_counter() - t0
-    extract = sum(r.get("extract_seconds", 0.0) for _, r in (done if entries is not None else done1))
+    cpu_parent = time.process_time() - cpu_parent0
+    usage_self = resource.getrusage(resource.RUSAGE_SELF)
+    usage_children = resource.getrusage(resource.RUSAGE_CHILDREN)  # pool workers, reaped when the pool closed
+    extract_wall = sum(r.get("extract_seconds", 0.0) for _, r in extract_results)
+    extract_cpu = sum(r.get("extract_cpu_seconds", 0.0) for _, r in extract_results)
 
     meta = {
         "fingerprint": fingerprint,
@@ -281,13 +309,77 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
     _write_json(os.path.join(out, META_FILE), meta)
     seconds = time.perf_counter() - t_start
     run = {"engine": opts.engine, "workers": opts.workers, "scheduler": opts.scheduler,
-           "seconds": seconds, "phase_seconds": phase_seconds, "extract_cpu_seconds": extract,
+           "seconds": seconds, "phase_seconds": phase_seconds,
+           # CPU seconds from the OS: per phase, the tasks' process CPU time (wherever they ran); the
+           # coordinating process's own share (planning, selection, writing pairs.parquet); and the totals
+           # of this process and its reaped local workers (getrusage) -- 0 children with Dask workers
+           "phase_cpu_seconds": phase_cpu, "coordinator_cpu_seconds": cpu_parent,
+           "process_cpu_seconds": usage_self.ru_utime + usage_self.ru_stime,
+           "children_cpu_seconds": usage_children.ru_utime + usage_children.ru_stime,
+           "extract_seconds": extract_wall, "extract_cpu_seconds": extract_cpu,
+           "n_tasks": len(plan.tasks), "n_merge_tasks": len(merge_tasks),
            "captions_per_second": n_captions / seconds if seconds else None,
            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _write_json(os.path.join(out, "run.json"), run)
     if not opts.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, n_captions, len(concepts), n_pairs, seconds, phase_seconds, tally.as_dict(), skipped)
+
+
+class OrderedPairsWriter:
+    """Writes finished merge ranges into pairs.parquet (+ index/) in key order, on a thread of its own, so the
+    coordinating process keeps merging while Parquet is encoded; each range's files are deleted once written."""
+
+    def __init__(self, out: str, work: str, n_ranges: int) -> None:
+        self.work = work
+        self.writer = PairsWriter(out)
+        self.n_ranges = n_ranges
+        self._finished: set[int] = set()
+        self._next = 0
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pairs-writer", daemon=True)
+        self._thread.start()
+
+    def ready(self, tid: int) -> None:
+        self._finished.add(tid)
+        while self._next in self._finished:
+            self._queue.put(self._next)
+            self._next += 1
+
+    def _run(self) -> None:
+        while (tid := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                arrow = part(self.work, "merge", tid, "arrow")
+                with pa.memory_map(arrow) as source:
+                    table = pa.ipc.open_file(source).read_all()
+                    codes = np.load(part(self.work, "merge", tid, "codes.npy"), mmap_mode="r")
+                    counts = np.load(part(self.work, "merge", tid, "counts.npy"), mmap_mode="r")
+                    self.writer.write(table, codes, counts)
+                    del table, codes, counts
+                # the range is in pairs.parquet now: forget it (marker first), so its disk is freed at once and
+                # a resumed build (which rewrites pairs.parquet) recomputes it from the partials
+                os.remove(marker(self.work, "merge", tid))
+                for name in ("arrow", "codes.npy", "counts.npy"):
+                    os.remove(part(self.work, "merge", tid, name))
+            except BaseException as exc:  # reported by close()
+                self._error = exc
+
+    def close(self, n_concepts: int) -> int:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._next != self.n_ranges:
+            raise ClipcompError(f"internal error: {self.n_ranges - self._next} pair ranges were not written")
+        return self.writer.close(n_concepts)
+
+    def abort(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self.writer.abort()
 
 
 def _write_vocab(path: str, entries) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -77,3 +78,51 @@ def merge_pair_partials(
         if merged[0].size:
             yield merged
         lo = hi
+
+
+@dataclass(frozen=True)
+class MergeTask:
+    """One key range [lo, hi) of pair codes, merged from every partial by one worker."""
+
+    tid: int
+    lo: int
+    hi: int
+    parts: tuple[tuple[str, str], ...]
+
+    @property
+    def label(self) -> str:
+        return f"pair codes {self.lo}-{self.hi}"
+
+
+def plan_merge(parts: list[tuple[str, str]], n_concepts: int, n_ranges: int, budget: int = 20_000_000
+               ) -> list[MergeTask]:
+    """Cut the code space into ranges of whole first-concept rows with about equal numbers of partial
+    entries: at least `n_ranges` (so every worker merges), more when one would exceed `budget` entries."""
+    runs = [np.load(c, mmap_mode="r") for c, _ in parts]
+    total = sum(r.size for r in runs)
+    if total == 0 or n_concepts == 0:
+        return []
+    n_buckets = min(n_concepts, 4096)
+    edges = (np.arange(n_buckets + 1, dtype=np.int64) * n_concepts // n_buckets) * n_concepts
+    per_bucket = np.zeros(n_buckets, np.int64)
+    for codes in runs:
+        per_bucket += np.diff(np.searchsorted(codes, edges))
+    want = max(n_ranges, -(-total // budget))
+    cum = np.cumsum(per_bucket)
+    # bucket boundaries nearest to the equal-size quantiles
+    cut_buckets = np.unique(np.searchsorted(cum, total * np.arange(1, want) / want, side="left") + 1)
+    bounds = [0, *[int(b) for b in cut_buckets if 0 < b < n_buckets], n_buckets]
+    bounds = sorted(set(bounds))
+    return [MergeTask(i, int(edges[a]), int(edges[b]), tuple(parts)) for i, (a, b) in
+            enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+
+
+def merge_range(task: MergeTask) -> tuple[np.ndarray, np.ndarray]:
+    """The summed (codes, counts) of one range, from memory-mapped partials."""
+    chunk = []
+    for c, n in task.parts:
+        codes = np.load(c, mmap_mode="r")
+        lo, hi = np.searchsorted(codes, [task.lo, task.hi])
+        if hi > lo:
+            chunk.append((np.asarray(codes[lo:hi]), np.asarray(np.load(n, mmap_mode="r")[lo:hi])))
+    return merge_runs(chunk)

@@ -6,6 +6,8 @@ Phases:
   ``discover``  vocabulary from the corpus, pass 1: per-task lemma document counts + the caption→lemma sets
   ``pairs``     pass 2: map a task's lemma sets onto the global vocabulary and count pairs
   ``vocab``     a given vocabulary: one pass counting concepts and pairs
+  ``merge``     reduce: one key range of pair codes summed over all partials, as ready pairs rows
+Every result carries ``cpu_seconds`` (the worker process's CPU time for the task, from the OS).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class WorkContext:
     lemmatizer: str
     stopwords: tuple[str, ...]
     vocab_file: str | None = None  # vocab.parquet (concept, key) in vocabulary mode; concepts in pass 2
+    concepts_file: str | None = None  # merge: concept, count (the final concept table)
+    n_captions: int = 0  # merge: for PMI
+    smoothing: float = 0.0
     batch_rows: int = 65_536
 
 
@@ -88,6 +93,7 @@ def release_caches() -> None:
 
     _EXTRACTORS.clear()
     _VOCABS.clear()
+    _CONCEPT_TABLES.clear()
     pairs._DENSE.clear()
 
 
@@ -103,7 +109,10 @@ def run_task(phase: str, task: Task, ctx: WorkContext) -> dict:
     if os.path.exists(done):
         with open(done, encoding="utf-8") as f:
             return json.load(f)
-    if phase == "discover":
+    cpu0 = time.process_time()
+    if phase == "merge":
+        result = _merge(task, ctx)
+    elif phase == "discover":
         result = _discover(task, ctx)
     elif phase == "pairs":
         result = _pairs(task, ctx)
@@ -111,6 +120,7 @@ def run_task(phase: str, task: Task, ctx: WorkContext) -> dict:
         result = _vocab(task, ctx)
     else:
         raise ValueError(f"unknown phase {phase!r}")
+    result["cpu_seconds"] = time.process_time() - cpu0
     _save_json(done, result)
     return result
 
@@ -122,11 +132,12 @@ def _discover(task: Task, ctx: WorkContext) -> dict:
     tally = ReadTally()
     counts = np.zeros(1024, np.int64)
     lens_parts, id_parts = [], []
-    t_extract = 0.0
+    t_extract = c_extract = 0.0
     for texts in iter_texts(task, tally, ctx.batch_rows):
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         indptr, ids = ex.encode(texts)
         t_extract += time.perf_counter() - t1
+        c_extract += time.process_time() - c1
         if len(ex.lemmas) > counts.size:
             counts = np.concatenate([counts, np.zeros(max(len(ex.lemmas), 2 * counts.size) - counts.size,
                                                       np.int64)])
@@ -142,7 +153,7 @@ def _discover(task: Task, ctx: WorkContext) -> dict:
               np.concatenate(lens_parts) if lens_parts else np.zeros(0, np.uint32))
     _save_npy(part(ctx.work_dir, "discover", task.tid, "ids.npy"),
               np.concatenate(id_parts) if id_parts else np.zeros(0, np.int32))
-    return _result(task, tally, t0, extract_seconds=t_extract)
+    return _result(task, tally, t0, extract_seconds=t_extract, extract_cpu_seconds=c_extract)
 
 
 def _global_vocab(path: str) -> pa.Array:
@@ -191,15 +202,43 @@ def _vocab(task: Task, ctx: WorkContext) -> dict:
     tally = ReadTally()
     unigram = np.zeros(n_concepts, np.int64)
     acc = PairAccumulator(n_concepts)
-    t_extract = 0.0
+    t_extract = c_extract = 0.0
     for texts in iter_texts(task, tally, ctx.batch_rows):
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         indptr, ids = ex.encode(texts)
         t_extract += time.perf_counter() - t1
+        c_extract += time.process_time() - c1
         unigram += np.bincount(ids, minlength=n_concepts)
         acc.add_sets(indptr, ids)
     codes, counts = acc.result()
     _save_npy(part(ctx.work_dir, "vocab", task.tid, "unigram.npy"), unigram)
     _save_npy(part(ctx.work_dir, "vocab", task.tid, "codes.npy"), codes)
     _save_npy(part(ctx.work_dir, "vocab", task.tid, "counts.npy"), counts)
-    return _result(task, tally, t0, extract_seconds=t_extract, n_pair_codes=int(codes.size))
+    return _result(task, tally, t0, extract_seconds=t_extract, extract_cpu_seconds=c_extract,
+                   n_pair_codes=int(codes.size))
+
+
+_CONCEPT_TABLES: dict[str, tuple[pa.Array, np.ndarray]] = {}
+
+
+def _merge(task, ctx: WorkContext) -> dict:
+    """Sum one code range over all partials and write it as pairs rows (Arrow IPC) + its index arrays."""
+    from clipcomp.cooccur.merge import merge_range
+    from clipcomp.stats import pair_table
+
+    t0 = time.perf_counter()
+    got = _CONCEPT_TABLES.get(ctx.concepts_file)
+    if got is None:
+        table = pq.read_table(ctx.concepts_file)
+        got = (table.column("concept").combine_chunks(), table.column("count").to_numpy())
+        _CONCEPT_TABLES.clear()
+        _CONCEPT_TABLES[ctx.concepts_file] = got
+    codes, counts = merge_range(task)
+    table = pair_table(codes, counts, got[0], got[1], ctx.n_captions, ctx.smoothing)
+    tmp = part(ctx.work_dir, "merge", task.tid, "arrow.tmp")
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1 << 20)
+    _save_npy(part(ctx.work_dir, "merge", task.tid, "codes.npy"), codes)
+    _save_npy(part(ctx.work_dir, "merge", task.tid, "counts.npy"), counts)
+    os.replace(tmp, part(ctx.work_dir, "merge", task.tid, "arrow"))
+    return {"tid": task.tid, "label": task.label, "rows": int(codes.size), "seconds": time.perf_counter() - t0}
