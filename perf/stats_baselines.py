@@ -31,16 +31,25 @@ def read_vocab(path: str) -> list[str]:
         return [w.strip().lower() for w in f if w.strip() and not w.startswith("#")]
 
 
-def lemma_map(tokens: list[str], vocab: list[str]) -> tuple[list[str], list[int]]:
-    """Distinct tokens → concept id (only tokens whose simplemma lemma is a vocabulary concept)."""
+LEMMATIZER = "simplemma"
+
+
+def lemma(word: str) -> str:
+    if LEMMATIZER == "none":
+        return word
     import simplemma
 
+    return simplemma.lemmatize(word, lang="en").lower()
+
+
+def lemma_map(tokens: list[str], vocab: list[str]) -> tuple[list[str], list[int]]:
+    """Distinct tokens → concept id (only tokens whose lemma is a vocabulary concept)."""
     index = _keys(vocab)
     keep_t, keep_c = [], []
     for t in tokens:
-        if t is None:
+        if not t:
             continue
-        cid = index.get(simplemma.lemmatize(t, lang="en").lower())
+        cid = index.get(lemma(t))
         if cid is not None:
             keep_t.append(t)
             keep_c.append(cid)
@@ -49,9 +58,7 @@ def lemma_map(tokens: list[str], vocab: list[str]) -> tuple[list[str], list[int]
 
 def _keys(vocab: list[str]) -> dict[str, int]:
     """Concept key = the lemma of the vocabulary word (clipcomp lemmatizes vocabulary entries too)."""
-    import simplemma
-
-    return {simplemma.lemmatize(w, lang="en").lower(): i for i, w in enumerate(vocab)}
+    return {lemma(w): i for i, w in enumerate(vocab)}
 
 
 def _source_sql(files: list[str]) -> str:
@@ -112,8 +119,6 @@ def run_polars(files: list[str], vocab: list[str], threads: int) -> tuple[dict[s
 
 def run_python(files: list[str], vocab: list[str], limit: int | None = None) -> tuple[dict[str, int], pa.Table, int]:
     """The plain-Python loop research code uses: regex tokens, cached lemmas, a set per caption, Counter."""
-    import simplemma
-
     index = _keys(vocab)
     token = re.compile(r"[^\W_]+")
     cache: dict[str, int] = {}
@@ -126,7 +131,7 @@ def run_python(files: list[str], vocab: list[str], limit: int | None = None) -> 
             for t in token.findall((cap or "").lower()):
                 c = cache.get(t)
                 if c is None:
-                    c = cache[t] = index.get(simplemma.lemmatize(t, lang="en").lower(), -1)
+                    c = cache[t] = index.get(lemma(t), -1)
                 if c >= 0:
                     s.add(c)
             doc.update(s)
@@ -171,9 +176,12 @@ def main() -> None:
     ap.add_argument("vocab")
     ap.add_argument("files", nargs="+")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lemmatizer", default="simplemma", choices=["simplemma", "none"])
     ap.add_argument("--limit", type=int, default=None, help="python only: stop after this many captions")
     ap.add_argument("-o", "--out", required=True, help="pairs Parquet (a, b, count) for the agreement check")
     args = ap.parse_args()
+    global LEMMATIZER
+    LEMMATIZER = args.lemmatizer
     vocab = read_vocab(args.vocab)
     t0 = time.perf_counter()
     if args.tool == "duckdb":

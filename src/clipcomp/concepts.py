@@ -26,7 +26,7 @@ from clipcomp.errors import ClipcompError
 
 SPLIT_PATTERN = r"[^\p{L}\p{N}]+"  # tokens are maximal runs of Unicode letters and digits
 LEMMATIZERS = ("simplemma", "spacy", "none")
-_CACHE_LIMIT = 2_000_000  # token types whose lemma a process remembers
+_CACHE_LIMIT = 1_000_000  # token types a process remembers; beyond it, one-off types are forgotten
 
 
 # ------------------------------------------------------------------------------------------ lemmatizers
@@ -153,6 +153,12 @@ def tokenize(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
     contiguous and in order; null rows have none. Pure-ASCII rows take a NumPy byte path, others Arrow's
     Unicode kernels; both give exactly the tokens of the Unicode rule.
     """
+    rows, indices, types = tokenize_arrow(texts)
+    return rows, indices, types.to_pylist()
+
+
+def tokenize_arrow(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """`tokenize` with the token types left as an Arrow string array (no Python strings made)."""
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
@@ -167,7 +173,7 @@ def tokenize(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
         tokens = pa.concat_arrays([tokens, flat.cast(pa.string())])
     enc = tokens.dictionary_encode()
     indices = enc.indices.to_numpy(zero_copy_only=False)
-    return rows.astype(np.int64, copy=False), indices, enc.dictionary.to_pylist()
+    return rows.astype(np.int64, copy=False), indices, enc.dictionary
 
 
 def tokenize_one(text: str) -> list[str]:
@@ -214,11 +220,15 @@ def read_vocab_file(path: str, lemmatize: Callable[[str], str]) -> list[VocabEnt
     entries: list[VocabEntry] = []
     by_concept: dict[str, int] = {}
     by_key: dict[tuple[str, ...], VocabEntry] = {}
-    for n, raw in enumerate(lines, start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        tokens = tokenize_one(text)
+    numbered = [(n, raw.strip()) for n, raw in enumerate(lines, start=1)]
+    numbered = [(n, t) for n, t in numbered if t and not t.startswith("#")]
+    # one tokenizer call for the whole file (a call per line costs more than counting a million captions)
+    rows, indices, types = tokenize(pa.array([t for _, t in numbered], pa.string()))
+    order = np.argsort(rows, kind="stable")  # non-ASCII rows' tokens come after the ASCII rows'
+    rows, indices = rows[order], indices[order]
+    bounds = np.searchsorted(rows, np.arange(len(numbered) + 1))
+    for i, (n, text) in enumerate(numbered):
+        tokens = [types[j] for j in indices[bounds[i]:bounds[i + 1]].tolist() if types[j]]
         if not tokens:
             raise ClipcompError(f"{path}: line {n}: {text!r} has no letters or digits")
         concept = " ".join(text.lower().split())
@@ -351,8 +361,11 @@ class ConceptExtractor:
         self._lemmatize = make_lemmatizer(lemmatizer)
         self.stopwords = load_stopwords(stopwords) if isinstance(stopwords, str) else frozenset(stopwords)
         self.vocab = vocab
-        self._type_cache: dict[str, str] = {}  # token type → lemma ('' = dropped)
-        self.lemmas: list[str] = []  # discovery mode: id → lemma
+        # token type → value (discovery: lemma id, vocabulary: word id; -1 = dropped). Types seen are kept
+        # both in a dict and, for vectorized lookup of whole batches, in an Arrow array rebuilt as it grows;
+        # only types missing from the array go through Python (and only new ones through the lemmatizer).
+        self._reset_types()
+        self.lemmas: list[str] = []  # discovery mode: id → lemma (per process, grows)
         self._lemma_ids: dict[str, int] = {}
         if vocab is not None:
             self.matcher = PhraseMatcher([e.key for e in vocab])
@@ -368,10 +381,21 @@ class ConceptExtractor:
     def lemmatize(self, word: str) -> str:
         return self._lemmatize(word)
 
-    def reset_table(self) -> None:
-        """Start a fresh discovery lemma table (one per task); the token → lemma cache is kept."""
-        self.lemmas = []
-        self._lemma_ids = {}
+    def trim(self) -> None:
+        """Between tasks: once the per-process tables outgrow the cache limit, keep only the recurring types
+        (and their lemmas, renumbered) and forget the one-off ones, so memory stays flat on an endless
+        stream of new words while frequent words are not lemmatized again. Lemma ids are per task anyway."""
+        if len(self.lemmas) <= _CACHE_LIMIT and len(self._type_cache) <= _CACHE_LIMIT:
+            return
+        keep = self._known_value
+        if self.vocab is None:
+            used = np.unique(keep[keep >= 0])
+            self.lemmas = [self.lemmas[i] for i in used.tolist()]
+            self._lemma_ids = {lem: i for i, lem in enumerate(self.lemmas)}
+            keep = np.where(keep >= 0, np.searchsorted(used, keep), -1)
+        self._type_cache = dict(zip(self._known.to_pylist(), keep.tolist(), strict=True))
+        self._known_value = keep
+        self._recurring = []
 
     def _lemma_or_empty(self, tok: str) -> str:
         if len(tok) < 2 or tok.isnumeric() or tok in self.stopwords:
@@ -381,36 +405,62 @@ class ConceptExtractor:
             return ""
         return lemma
 
-    def _map_types(self, types: list[str]) -> np.ndarray:
-        cache = self._type_cache
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        out = np.full(len(types), -1, dtype=np.int64)
+    def _value_of(self, t: str) -> int:
         if self.vocab is not None:
-            words = self.matcher.words
-            for i, t in enumerate(types):
-                lem = cache.get(t)
-                if lem is None:
-                    lem = cache[t] = self._lemmatize(t) if t else ""
-                out[i] = words.get(lem, -1)
-            return out
-        ids, lemmas = self._lemma_ids, self.lemmas
-        for i, t in enumerate(types):
-            lem = cache.get(t)
-            if lem is None:
-                lem = cache[t] = self._lemma_or_empty(t)
-            if lem:
-                lid = ids.get(lem)
-                if lid is None:
-                    lid = ids[lem] = len(lemmas)
-                    lemmas.append(lem)
-                out[i] = lid
+            return self.matcher.words.get(self._lemmatize(t), -1) if t else -1
+        lem = self._lemma_or_empty(t)
+        if not lem:
+            return -1
+        lid = self._lemma_ids.get(lem)
+        if lid is None:
+            lid = self._lemma_ids[lem] = len(self.lemmas)
+            self.lemmas.append(lem)
+        return lid
+
+    def _map_types(self, types: pa.Array) -> np.ndarray:
+        """Value of each token type of a batch: an Arrow hash lookup against the *recurring* types seen so far,
+        Python for the rest (a dict lookup, or the lemmatizer for a type never seen). Only types seen in two
+        batches join the Arrow set: a long tail of one-off words would make its hash table (rebuilt per call)
+        cost more than it saves."""
+        out = np.full(len(types), -1, dtype=np.int64)
+        if len(self._known):
+            pos = pc.fill_null(pc.index_in(types, value_set=self._known), -1).to_numpy()
+            hit = pos >= 0
+            miss = np.flatnonzero(~hit)
+            out[hit] = self._known_value[pos[hit]]
+        else:
+            miss = np.arange(len(types))
+        if miss.size:
+            cache = self._type_cache
+            names = types.take(pa.array(miss)).to_pylist()
+            vals = np.empty(len(names), np.int64)
+            recurring = self._recurring
+            for i, t in enumerate(names):
+                v = cache.get(t)
+                if v is None:
+                    v = cache[t] = self._value_of(t)
+                else:
+                    recurring.append(t)
+                vals[i] = v
+            out[miss] = vals
+            if len(recurring) >= 0.25 * len(self._known) + 2048:
+                values = np.fromiter((cache[t] for t in recurring), np.int64, len(recurring))
+                self._known = pa.concat_arrays([self._known, pa.array(recurring, pa.string())])
+                self._known_value = np.concatenate([self._known_value, values])
+                self._recurring = []
+        if len(self._type_cache) > _CACHE_LIMIT and self.vocab is not None:  # vocabulary ids never go stale
+            self.trim()
         return out
+
+    def _reset_types(self) -> None:
+        self._type_cache = {}
+        self._recurring: list[str] = []
+        self._known, self._known_value = pa.array([], pa.string()), np.zeros(0, np.int64)
 
     def encode(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr of len(texts)+1, int32 ids): each caption's sorted set of concept (or lemma) ids."""
         n = len(texts)
-        rows, indices, types = tokenize(texts)
+        rows, indices, types = tokenize_arrow(texts)
         tok = self._map_types(types)[indices] if indices.size else np.zeros(0, np.int64)
         if self.vocab is None:
             valid = tok >= 0

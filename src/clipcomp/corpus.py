@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from clipcomp import remote
 from clipcomp.errors import ClipcompError
 
 FORMATS = ("parquet", "jsonl", "csv", "tsv", "text", "coco")
@@ -107,7 +108,9 @@ def expand_inputs(inputs: list[str], input_format: str = "auto") -> list[str]:
     """Turn files, directories and glob patterns into a sorted, de-duplicated list of files."""
     files: list[str] = []
     for spec in inputs:
-        if os.path.isdir(spec):
+        if remote.is_remote(spec):
+            files.extend(remote.expand(spec))
+        elif os.path.isdir(spec):
             found = []
             for root, dirs, names in os.walk(spec):
                 dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
@@ -132,7 +135,7 @@ def expand_inputs(inputs: list[str], input_format: str = "auto") -> list[str]:
     seen: set[str] = set()
     unique = []
     for f in files:
-        key = os.path.abspath(f)
+        key = f if remote.is_remote(f) else os.path.abspath(f)
         if key not in seen:
             seen.add(key)
             unique.append(f)
@@ -140,7 +143,7 @@ def expand_inputs(inputs: list[str], input_format: str = "auto") -> list[str]:
 
 
 def _detect_by_extension(path: str) -> str | None:
-    name = path.lower()
+    name = path.lower().split("?", 1)[0] if remote.is_remote(path) else path.lower()
     if name.endswith(".gz"):
         name = name[:-3]
     return _EXTENSIONS.get(os.path.splitext(name)[1])
@@ -162,10 +165,28 @@ def detect_format(path: str, input_format: str = "auto") -> str:
     return fmt
 
 
+def _open_raw(path: str):
+    return remote.open_remote(path) if remote.is_remote(path) else open(path, "rb")  # noqa: SIM115
+
+
 def _open_bytes(path: str) -> io.BufferedIOBase:
     if path.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        return gzip.open(_open_raw(path), "rb")  # type: ignore[return-value]
+    return _open_raw(path)
+
+
+def parquet_file(path: str) -> pq.ParquetFile:
+    """A ParquetFile over a local path or a remote URL (the URL's file is read by range requests)."""
+    return pq.ParquetFile(remote.open_remote(path) if remote.is_remote(path) else path)
+
+
+def file_info(path: str) -> dict:
+    """Size and version of an input (mtime locally; ETag or the store's version token remotely)."""
+    if remote.is_remote(path):
+        got = remote.info(path)
+        return {"path": path, "bytes": got["size"], "version": got["version"]}
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _sniff_json(path: str) -> str:
@@ -207,10 +228,10 @@ def plan_tasks(
                 raise
             plan.skipped.append({"file": path, "reason": str(exc)})
             continue
-        stat = os.stat(path)
-        info = {"path": os.path.abspath(path), "format": fmt, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        info = file_info(path)
+        info["format"] = fmt
         if fmt == "parquet":
-            info["rows"] = pq.ParquetFile(path).metadata.num_rows
+            info["rows"] = parquet_file(path).metadata.num_rows
         plan.files.append(info)
         for t in file_tasks:
             plan.tasks.append(_with_tid(t, len(plan.tasks)))
@@ -319,7 +340,7 @@ def _first_line(path: str) -> str:
 
 def _plan_parquet(path: str, col: str | int | None, target_rows: int) -> list[Task]:
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = parquet_file(path).metadata
     except (pa.ArrowInvalid, OSError) as exc:
         raise ClipcompError(f"{path}: not a readable Parquet file ({_first_sentence(exc)})") from None
     names = [meta.schema.column(i).name for i in range(meta.num_columns)]
@@ -359,7 +380,7 @@ def _plan_parquet(path: str, col: str | int | None, target_rows: int) -> list[Ta
 def _byte_ranges(path, fmt, column, target_bytes, compressed, header=False, names=()) -> list[Task]:
     if compressed:
         return [Task(0, path, fmt, column, header=header, column_names=names, compressed=True)]
-    size = os.path.getsize(path)
+    size = remote.info(path)["size"] if remote.is_remote(path) else os.path.getsize(path)
     bounds = list(range(0, size, max(1, target_bytes))) + [size]
     if len(bounds) == 1:
         bounds = [0, size]
@@ -378,7 +399,7 @@ def _first_sentence(exc: BaseException) -> str:
 
 def read_range(path: str, start: int, end: int) -> bytes:
     """The bytes of all lines that start in [start, end): the first partial line belongs to the range before."""
-    with open(path, "rb") as f:
+    with _open_raw(path) as f:
         if start > 0:
             f.seek(start - 1)
             if f.read(1) != b"\n":
@@ -452,7 +473,7 @@ def _finish(arr: pa.Array, tally: ReadTally) -> pa.Array:
 
 
 def _iter_parquet(task: Task, tally: ReadTally, batch_rows: int) -> Iterator[pa.Array]:
-    pf = pq.ParquetFile(task.path)
+    pf = parquet_file(task.path)
     if not task.row_groups:
         return
     sliced = task.end >= 0  # rows [start, end) of one row group

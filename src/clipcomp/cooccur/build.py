@@ -272,7 +272,7 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
             pq.write_table(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), concepts_path)
             mctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, concepts_file=concepts_path,
                                n_captions=n_captions, smoothing=opts.smoothing)
-            merge_tasks = plan_merge(pair_parts, len(concepts), n_ranges=2 * opts.workers)
+            merge_tasks = plan_merge(pair_parts, len(concepts), n_ranges=8 * opts.workers)
             writer = OrderedPairsWriter(out, work, len(merge_tasks))
             try:
                 run_phase(runner, "merge", merge_tasks, mctx, on_done=lambda t, _: writer.ready(t.tid))

@@ -97,7 +97,8 @@ class MergeTask:
 def plan_merge(parts: list[tuple[str, str]], n_concepts: int, n_ranges: int, budget: int = 20_000_000
                ) -> list[MergeTask]:
     """Cut the code space into ranges of whole first-concept rows with about equal numbers of partial
-    entries: at least `n_ranges` (so every worker merges), more when one would exceed `budget` entries."""
+    entries: `n_ranges` of them (several per worker, so that writing overlaps merging) unless that makes them
+    smaller than 250k entries, more when one would exceed `budget` entries."""
     runs = [np.load(c, mmap_mode="r") for c, _ in parts]
     total = sum(r.size for r in runs)
     if total == 0 or n_concepts == 0:
@@ -107,7 +108,7 @@ def plan_merge(parts: list[tuple[str, str]], n_concepts: int, n_ranges: int, bud
     per_bucket = np.zeros(n_buckets, np.int64)
     for codes in runs:
         per_bucket += np.diff(np.searchsorted(codes, edges))
-    want = max(n_ranges, -(-total // budget))
+    want = max(min(n_ranges, total // 250_000), -(-total // budget), 1)
     cum = np.cumsum(per_bucket)
     # bucket boundaries nearest to the equal-size quantiles
     cut_buckets = np.unique(np.searchsorted(cum, total * np.arange(1, want) / want, side="left") + 1)

@@ -39,7 +39,7 @@ class WorkContext:
     concepts_file: str | None = None  # merge: concept, count (the final concept table)
     n_captions: int = 0  # merge: for PMI
     smoothing: float = 0.0
-    batch_rows: int = 65_536
+    batch_rows: int = 131_072
 
 
 def marker(work_dir: str, phase: str, tid: int) -> str:
@@ -128,7 +128,7 @@ def run_task(phase: str, task: Task, ctx: WorkContext) -> dict:
 def _discover(task: Task, ctx: WorkContext) -> dict:
     t0 = time.perf_counter()
     ex = _extractor(ctx)
-    ex.reset_table()
+    ex.trim()
     tally = ReadTally()
     counts = np.zeros(1024, np.int64)
     lens_parts, id_parts = [], []
@@ -144,8 +144,14 @@ def _discover(task: Task, ctx: WorkContext) -> dict:
         counts[: len(ex.lemmas)] += np.bincount(ids, minlength=len(ex.lemmas))
         lens_parts.append(np.diff(indptr).astype(np.uint32))
         id_parts.append(ids)
-    lemmas = pa.table({"lemma": pa.array(ex.lemmas, pa.string()),
-                       "count": pa.array(counts[: len(ex.lemmas)], pa.int64())})
+    # the extractor's lemma ids are per process (shared by its tasks): keep this task's lemmas only
+    counts = counts[: len(ex.lemmas)]
+    used = np.flatnonzero(counts)
+    remap = np.full(counts.size, -1, np.int32)
+    remap[used] = np.arange(used.size, dtype=np.int32)
+    id_parts = [remap[ids] for ids in id_parts]
+    lemmas = pa.table({"lemma": pa.array(ex.lemmas, pa.string()).take(pa.array(used)),
+                       "count": pa.array(counts[used], pa.int64())})
     tmp = part(ctx.work_dir, "discover", task.tid, "lemmas.arrow.tmp")
     feather.write_feather(lemmas, tmp, compression="uncompressed")
     os.replace(tmp, part(ctx.work_dir, "discover", task.tid, "lemmas.arrow"))
