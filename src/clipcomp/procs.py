@@ -61,3 +61,26 @@ def terminate_pool(pool) -> None:
     for p in list(items):
         with contextlib.suppress(Exception):  # already gone
             p.terminate()
+
+
+_MALLOC_TUNED = False
+
+
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed large blocks instead of returning them to the OS after every batch.
+
+    The counting loop allocates and frees arrays of tens of MB per batch; by default glibc maps each one
+    afresh, so every batch pays page faults for memory it just released (~10% of a build's CPU, as system
+    time). Raising the mmap and trim thresholds keeps those pages in the heap; peak RSS stays the same order.
+    No-op off glibc.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or not sys.platform.startswith("linux"):
+        return
+    _MALLOC_TUNED = True
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks below 32 MB come from the heap
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD: keep up to 256 MB of free heap

@@ -56,8 +56,10 @@ def pmi_values(n_ab, n_a, n_b, n: int, smoothing: float = 0.0):
 def pair_table(codes: np.ndarray, counts: np.ndarray, concepts: pa.Array, concept_counts: np.ndarray,
                n_captions: int, smoothing: float) -> pa.Table:
     """The pairs.parquet rows for sorted (code, count) arrays: names, count, PMI and NPMI."""
+    from clipcomp.cooccur.pairs import divmod_codes
+
     n_concepts = len(concepts)
-    a, b = np.divmod(np.asarray(codes, np.int64), n_concepts)
+    a, b = divmod_codes(codes, n_concepts)
     pmi, npmi = pmi_values(counts, concept_counts[a], concept_counts[b], n_captions, smoothing)
     return pa.table([concepts.take(a), concepts.take(b), pa.array(np.asarray(counts, np.int64)), pa.array(pmi),
                      pa.array(npmi)], schema=PAIRS_SCHEMA)
@@ -131,7 +133,9 @@ class PairsWriter:
 
 def _order_by_b(codes: np.ndarray, n_concepts: int) -> np.ndarray:
     """Row positions ordered by (b, a): a stable sort of b (radix sort when ids fit 16 bits)."""
-    b = np.asarray(codes) % max(1, n_concepts)
+    from clipcomp.cooccur.pairs import divmod_codes
+
+    b = divmod_codes(codes, max(1, n_concepts))[1]
     b = b.astype(np.uint16 if n_concepts <= 1 << 16 else np.int32)
     return np.argsort(b, kind="stable").astype(np.int64)
 
@@ -352,7 +356,9 @@ class ConceptStats:
             rows, codes, counts = rows[keep], codes[keep], counts[keep]
         if rows.size == 0 or k <= 0:
             return []
-        a, b = np.divmod(codes, len(self._names))
+        from clipcomp.cooccur.pairs import divmod_codes
+
+        a, b = divmod_codes(codes, len(self._names))
         if by == "count":
             value = counts.astype(np.float64)
         else:

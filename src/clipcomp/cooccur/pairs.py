@@ -18,6 +18,21 @@ def _triu(k: int) -> tuple[np.ndarray, np.ndarray]:
     return got
 
 
+def divmod_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``divmod(codes, n)`` for non-negative int64 codes < 2**52, ~5x faster than NumPy's integer
+    division: a float quotient, corrected by one where rounding put it off."""
+    codes = np.asarray(codes, np.int64)
+    q = (codes * (1.0 / n)).astype(np.int64)
+    r = codes - q * n
+    low = r < 0
+    q[low] -= 1
+    r[low] += n
+    high = r >= n
+    q[high] += 1
+    r[high] -= n
+    return q, r
+
+
 def pair_codes(indptr: np.ndarray, ids: np.ndarray, n_concepts: int, triangular: bool = False) -> np.ndarray:
     """All unordered pairs within each row's id set (ids unique per row), as unsorted int64 codes.
 
@@ -121,12 +136,16 @@ class PairAccumulator:
 
     def _tri(self, codes: np.ndarray) -> np.ndarray:
         v = self.n_concepts
-        a, b = np.divmod(codes, v)
+        a, b = divmod_codes(codes, v)
         b -= a + 1
         b += a * (2 * v - a - 1) // 2
         return b
 
     def add_sets(self, indptr: np.ndarray, ids: np.ndarray) -> None:
+        if self._acc is not None:  # dense: triangle indices straight away
+            tri = pair_codes(indptr, ids, self.n_concepts, triangular=True)
+            np.add.at(self._acc, tri, _ONE)
+            return
         codes = pair_codes(indptr, ids, self.n_concepts)
         if not codes.size:
             return

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from clipcomp.concepts import ConceptExtractor, VocabEntry
 from clipcomp.cooccur.pairs import PairAccumulator
 from clipcomp.corpus import ReadTally, Task, iter_texts
+from clipcomp.procs import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def _extractor(ctx: WorkContext) -> ConceptExtractor:
 
 def warm_up(ctx: WorkContext) -> None:
     """Build this process's extractor and load the lemmatizer's dictionary now (forked workers inherit it)."""
+    keep_freed_memory()
     _extractor(ctx).lemmatize("warming")
 
 
@@ -109,6 +111,7 @@ def run_task(phase: str, task: Task, ctx: WorkContext) -> dict:
     if os.path.exists(done):
         with open(done, encoding="utf-8") as f:
             return json.load(f)
+    keep_freed_memory()
     cpu0 = time.process_time()
     if phase == "merge":
         result = _merge(task, ctx)
