@@ -94,13 +94,13 @@ def _versions() -> dict[str, str]:
 
 def _task_sizes(files: list[dict]) -> tuple[int, int]:
     """Task size (bytes of text, rows of Parquet) from the corpus size alone — not the worker count, so a
-    resumed run plans the same tasks. About 16 tasks for a corpus from ~30 MB / 500k captions on (so one
+    resumed run plans the same tasks. About 16-24 tasks for a corpus from ~30 MB / 500k captions on (so one
     60 MB file or one single-row-group Parquet file keeps 2–8 workers busy), ≤ 64 MB / 1M rows each at scale,
     never tiny ones."""
     total_bytes = sum(f["bytes"] for f in files if f["format"] != "parquet")
     total_rows = sum(f.get("rows", 0) for f in files)
-    return (int(min(64 << 20, max(2 << 20, total_bytes // 16))),
-            int(min(1_000_000, max(31_250, total_rows // 16))))
+    return (int(min(64 << 20, max(2 << 20, total_bytes // 24))),
+            int(min(1_000_000, max(31_250, total_rows // 24))))
 
 
 def _validate(opts: BuildOptions) -> None:
