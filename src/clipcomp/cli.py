@@ -21,6 +21,7 @@ from clipcomp.cli_eval import analyze_app, eval_app
 from clipcomp.cli_lab import lab_app, synth_app, train_cmd
 from clipcomp.cli_mech import mech_app
 from clipcomp.cli_mix import mix_app, synth_domains_cmd
+from clipcomp.cli_negatives import negatives_app, slipform_cmd
 from clipcomp.cli_similarity import domains_app, embed_cmd, similarity_app
 from clipcomp.errors import ClipcompError
 
@@ -35,6 +36,7 @@ app.add_typer(synth_app, name="synth")
 app.add_typer(lab_app, name="lab")
 app.add_typer(bench_app, name="bench")
 app.add_typer(mix_app, name="mix")
+app.add_typer(negatives_app, name="negatives")
 app.add_typer(mech_app, name="mech")
 app.add_typer(similarity_app, name="similarity")
 app.add_typer(domains_app, name="domains")
@@ -42,6 +44,7 @@ app.command("embed")(embed_cmd)
 synth_app.command("domains")(synth_domains_cmd)
 app.command("train")(train_cmd)
 app.command("quickstart")(quickstart_cmd)
+app.command("slipform")(slipform_cmd)
 
 
 @app.command("models")

@@ -103,6 +103,39 @@ def eval_select(
     _print_summary(run(inputs, out, images, spec, skip_bad, force, not quiet), out)
 
 
+@eval_app.command("suite")
+def eval_suite_cmd(
+    suite: Annotated[str, typer.Argument(help="sugarcrepe|sugarcrepe++|aro-vg-relation|aro-vg-attribution|"
+                                              "coco-order|flickr-order|valse|winoground|zeroshot|retrieval|"
+                                              "linear-probe")],
+    path: Annotated[str, typer.Argument(help="The suite's data in its official format (file or folder).")],
+    out: OutOpt = "runs/suite",
+    images: Annotated[str | None, typer.Option(help="Image folder of the suite.")] = None,
+    model: ModelOpt = "clipcomp-tiny", pretrained: PretrainedOpt = None, device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto", batch_size: BatchOpt = 64, loader_workers: LoaderOpt = None,
+    cache_dir: CacheOpt = "default", seed: SeedOpt = 0, force: ForceOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """One compositionality suite (or zero-shot / retrieval / linear probe) for one model. → suites.eval_suite"""
+    from clipcomp.suites import eval_suite
+
+    spec = _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed)
+    _print_summary(eval_suite(suite, path, out, images, spec, {"seed": seed}, force, not quiet), out)
+
+
+@eval_app.command("suites")
+def eval_suites_cmd(
+    config: Annotated[str, typer.Argument(help="YAML/TOML with `models:` and `suites:` lists (see docs/api.md).")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory: one run folder per (model, suite) "
+                                                         "and table.csv / table.md.")] = "runs/suites",
+    force: ForceOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Every model on every suite → one table (a row per model, a column per suite/subset). → suites.run_suites"""
+    from clipcomp.suites import run_suites
+
+    path = run_suites(config, out, force, not quiet)
+    console.print(f"{path} (and table.md)")
+
+
 @eval_app.command("binding")
 def eval_binding(
     data: Annotated[str, typer.Argument(help="Synthetic dataset directory (its 'test' split is probed).")],

@@ -53,6 +53,21 @@ def _field_map(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _loss_options(values: list[str]) -> dict[str, float]:
+    from clipcomp.errors import ClipcompError
+
+    out = {}
+    for v in values:
+        name, sep, num = v.partition("=")
+        try:
+            out[name.strip()] = float(num)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ClipcompError(f"--loss-option {v!r}: expected KEY=NUMBER (e.g. margin=0.1)")
+    return out
+
+
 def _eval_specs(values: list[str] | None) -> list[tuple[str, str]]:
     from clipcomp.errors import ClipcompError
     from clipcomp.evaluate import EVAL_TASKS
@@ -85,7 +100,10 @@ def train_cmd(
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (> 0).", min=0.0)] = None,
     warmup: Annotated[int | None, typer.Option(help="Linear warm-up steps (0..steps).", min=0)] = None,
     weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay (≥ 0).", min=0.0)] = None,
-    loss: Annotated[str | None, typer.Option(help="Registered loss (infonce, negclip, ...).")] = None,
+    loss: Annotated[str | None, typer.Option(help="Registered loss (infonce, negclip, ceclip, cement, ...).")]
+    = None,
+    loss_option: Annotated[list[str] | None, typer.Option("--loss-option", help="Loss option KEY=NUMBER "
+                                                          "(repeatable), e.g. margin=0.1.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of initialization and batches.")] = None,
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Training augmentation "
                                                  "(open_clip's random resized crop).")] = None,
@@ -124,6 +142,8 @@ def train_cmd(
     raw.update({k: v for k, v in given.items() if v is not None})
     if field:
         raw["fields"] = {**raw.get("fields", {}), **_field_map(field)}
+    if loss_option:
+        raw["loss_options"] = {**raw.get("loss_options", {}), **_loss_options(loss_option)}
     if "data" not in raw:
         raise ClipcompError("clipcomp train needs --data SOURCE (or a config file with train.data)")
     if "warmup" not in raw and "steps" in raw:

@@ -200,8 +200,12 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     data = open_train_data(spec, lm, loss_cls.text_fields, loss_cls.fields, cfg.batch_size, cfg.seed, rank, world,
                            workers)
     ckpt_path = os.path.join(cfg.out, "checkpoint.pt")
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
-                            eps=cfg.eps)
+    loss_fn = make_loss(cfg.loss, rank, world, **cfg.loss_options).to(lm.device)
+    groups = _param_groups(model, cfg.weight_decay)
+    loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
+    if loss_params:  # a loss with its own parameters (e.g. a matching head) trains with the model
+        groups.append({"params": loss_params, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
     use_amp = lm.device.startswith("cuda") and lm.precision in ("amp", "amp_bf16")
     amp_dtype = torch.bfloat16 if lm.precision == "amp_bf16" or (use_amp and torch.cuda.is_bf16_supported()) \
         else torch.float16
@@ -216,6 +220,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
             raise ClipcompError(f"{ckpt_path}: unreadable checkpoint ({type(exc).__name__}); delete it or use "
                                 "--force") from None
         model.load_state_dict(ck["state_dict"])
+        if ck.get("loss_state"):
+            loss_fn.load_state_dict(ck["loss_state"])
         opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
             scaler.load_state_dict(ck["scaler"])
@@ -229,7 +235,6 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(model, device_ids=[local_rank] if device.startswith("cuda") else None)
-    loss_fn = make_loss(cfg.loss, rank, world, **cfg.loss_options)
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     log = open(metrics_path, "a", encoding="utf-8") if rank == 0 else None  # noqa: SIM115 - closed in finally
     t_start = time.perf_counter()
@@ -263,6 +268,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
                 texts = [batch["text"]] + [batch[f] for f in loss_cls.text_fields]
                 sizes = [len(t) for t in texts]
                 extra = {f: batch[f].to(lm.device) for f in loss_cls.fields}
+                loss_fn.log_step = rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == end)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
                     img_f, txt_all, scale = _forward(ddp, images, torch.cat(texts).to(lm.device, non_blocking=True))
                     parts = torch.split(txt_all, sizes)
@@ -281,12 +287,12 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
                     el = time.perf_counter() - t_start
                     last = {"step": done, "loss": float(loss.detach()), "lr": cosine_lr(step, cfg),
                             "logit_scale": float(model.logit_scale.detach().exp()), "images_per_s": seen / el,
-                            "elapsed_s": el}
+                            "elapsed_s": el, **loss_fn.diagnostics()}
                     log.write(json.dumps(last) + "\n")
                     log.flush()
                     bar.set_postfix(loss=f"{last['loss']:.3f}")
                 if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end):
-                    _save(ckpt_path, model, opt, scaler, done, cfg)
+                    _save(ckpt_path, model, opt, scaler, done, cfg, loss_fn)
                 step = done
                 bar.update(1)
     except BaseException:
@@ -310,10 +316,12 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
             "format": data.format}
 
 
-def _save(path: str, model, opt, scaler, step: int, cfg: TrainConfig) -> None:
+def _save(path: str, model, opt, scaler, step: int, cfg: TrainConfig, loss_fn=None) -> None:
     import torch
 
     obj = {"step": step, "state_dict": model.state_dict(), "config": asdict(cfg), "model": cfg.model}
+    if loss_fn is not None and any(True for _ in loss_fn.parameters()):
+        obj["loss_state"] = loss_fn.state_dict()
     if opt is not None:
         obj["optimizer"] = opt.state_dict()
     if scaler is not None:

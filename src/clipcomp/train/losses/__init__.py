@@ -4,7 +4,10 @@ argument. Adding a loss = one module with one class decorated with `@register_lo
 """
 
 from clipcomp.train.losses.base import LOSSES, TrainingLoss, get_loss_class, make_loss, register_loss
+from clipcomp.train.losses.ceclip import CEClipLoss
+from clipcomp.train.losses.cement import CementLoss
 from clipcomp.train.losses.infonce import InfoNCELoss
 from clipcomp.train.losses.negclip import NegClipLoss
 
-__all__ = ["LOSSES", "InfoNCELoss", "NegClipLoss", "TrainingLoss", "get_loss_class", "make_loss", "register_loss"]
+__all__ = ["LOSSES", "CEClipLoss", "CementLoss", "InfoNCELoss", "NegClipLoss", "TrainingLoss", "get_loss_class",
+           "make_loss", "register_loss"]

@@ -31,6 +31,41 @@ class TrainingLoss(nn.Module):
         if options:
             raise ClipcompError(f"loss {self.name!r} takes no options {', '.join(sorted(options))}")
         self.rank, self.world_size = rank, world_size
+        self.log_step = False  # set by the trainer on steps it logs: losses may then measure diagnostics
+        self._diagnostics: dict[str, float] = {}
+
+    def diagnostics(self) -> dict[str, float]:
+        """Numbers measured during the last logged forward (written beside the loss in metrics.jsonl)."""
+        return dict(self._diagnostics)
+
+    def measure_gradient_shares(self, loss, sims, n_batch: int) -> None:
+        """Where the gradient of `loss` on the image→text similarity matrix `sims` (rows: images; columns:
+        the batch's captions, then hard negatives) goes: the shares of its absolute mass on easy in-batch
+        negatives and on hard negatives (together 1), and the positive pairs' share of the total. This is
+        the measurement behind the "gradient imbalance" argument: with InfoNCE most of the push lands on
+        easy negatives."""
+        if not self.log_step or not sims.requires_grad:
+            return
+        import torch
+
+        (g,) = torch.autograd.grad(loss, sims, retain_graph=True)
+        g = g.detach().abs().double()
+        eye = torch.zeros_like(g, dtype=torch.bool)
+        idx = torch.arange(min(n_batch, g.shape[0]), device=g.device)
+        eye[idx, idx] = True
+        easy = g[:, :n_batch].masked_fill(eye[:, :n_batch], 0).sum()
+        hard = g[:, n_batch:].sum()
+        pos = g[eye].sum()
+        neg = easy + hard
+        total = neg + pos
+        self._diagnostics = {
+            "grad_share_easy": float(easy / neg) if neg > 0 else float("nan"),
+            "grad_share_hard": float(hard / neg) if neg > 0 else float("nan"),
+            "grad_share_positive": float(pos / total) if total > 0 else float("nan"),
+            "grad_hard_per_easy_item": float((hard / max(1, g[:, n_batch:].numel()))
+                                             / (easy / max(1, g[:, :n_batch].numel() - idx.numel())))
+            if easy > 0 else float("nan"),
+        }
 
     @classmethod
     def batch_fields(cls) -> tuple[str, ...]:

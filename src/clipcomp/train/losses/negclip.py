@@ -9,14 +9,17 @@ import torch.nn.functional as F
 from clipcomp.train.losses.base import TrainingLoss, register_loss
 
 
-def negclip_loss(image_features, text_features, negative_features, logit_scale):
-    """Mean of CE(image→[texts; negatives]) and CE(text→images); features L2-normalized, global batch."""
+def negclip_loss(image_features, text_features, negative_features, logit_scale, return_sims: bool = False):
+    """Mean of CE(image→[texts; negatives]) and CE(text→images); features L2-normalized, global batch.
+    With `return_sims`, also the image→text cosine matrix (B × (B + negatives)) the loss was built from."""
     n = image_features.shape[0]
     labels = torch.arange(n, device=image_features.device)
     texts = torch.cat([text_features, negative_features]) if negative_features is not None else text_features
-    logits_i2t = logit_scale * image_features @ texts.T
-    logits_t2i = logit_scale * text_features @ image_features.T
-    return (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+    sims = image_features @ texts.T
+    logits_i2t = logit_scale * sims
+    logits_t2i = logit_scale * sims[:, :n].T
+    loss = (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logits_t2i, labels)) / 2
+    return (loss, sims) if return_sims else loss
 
 
 @register_loss
@@ -29,4 +32,6 @@ class NegClipLoss(TrainingLoss):
         neg = hard_negatives_features
         if neg is not None:
             (neg,) = self.gather(neg)
-        return negclip_loss(image_features, text_features, neg, logit_scale)
+        loss, sims = negclip_loss(image_features, text_features, neg, logit_scale, return_sims=True)
+        self.measure_gradient_shares(loss, sims, image_features.shape[0])
+        return loss

@@ -1,0 +1,54 @@
+"""SugarCrepe++ (Dumpala et al. 2024) in its official files: one JSON per subset (replace_att, replace_obj,
+replace_rel, swap_att, swap_obj), items {filename, caption, caption2, negative_caption} — two captions that
+mean the same in different words and one that changes the meaning — as a dict keyed by id or a list."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from clipcomp.errors import ClipcompError
+from clipcomp.io import read_json
+from clipcomp.tasks.common import resolve
+
+
+@dataclass
+class SugarCrepePPData:
+    name: str
+    ids: list[str] = field(default_factory=list)
+    subsets: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    caption: list[str] = field(default_factory=list)
+    caption2: list[str] = field(default_factory=list)
+    negative: list[str] = field(default_factory=list)
+
+
+def load_sugarcrepe_pp(files: list[str], image_root: str) -> SugarCrepePPData:
+    expanded: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
+        else:
+            expanded.append(f)
+    data = SugarCrepePPData("sugarcrepe++")
+    for path in expanded:
+        obj = read_json(path)
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else None
+        if items is None:
+            raise ClipcompError(f"{path}: expected SugarCrepe++ JSON (items with filename, caption, caption2, "
+                                "negative_caption)")
+        subset = os.path.splitext(os.path.basename(path))[0]
+        for key, it in items:
+            missing = [k for k in ("filename", "caption", "caption2", "negative_caption")
+                       if not isinstance(it, dict) or k not in it]
+            if missing:
+                raise ClipcompError(f"{path}: item {key!r} lacks {', '.join(missing)} (SugarCrepe++ format)")
+            data.ids.append(f"{subset}/{key}")
+            data.subsets.append(subset)
+            data.paths.append(resolve(it["filename"], image_root))
+            data.caption.append(it["caption"])
+            data.caption2.append(it["caption2"])
+            data.negative.append(it["negative_caption"])
+    if not data.ids:
+        raise ClipcompError("no SugarCrepe++ items found")
+    return data

