@@ -135,8 +135,10 @@ class Planter:
         return wn or self._stats_options(span)
 
     def _replace(self, pc: ParsedCaption, span: Span, word: str, context, rng) -> Candidate | None:
+        present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
         options = self._options(span)
-        chosen = self._choose(tuple(o for o in options if o != span.lemma), span.lemma, context, rng)
+        # a word the caption already holds would make a degenerate negative ("a large large cube")
+        chosen = self._choose(tuple(o for o in options if o not in present), span.lemma, context, rng)
         if chosen is None:
             return None
         new = inflect(chosen, span) if span.pos in ("NOUN", "VERB", "ADJ") else \
@@ -145,14 +147,29 @@ class Planter:
         raw, norm = self._norm(span)
         return Candidate(start, span.end, pc.text[start:span.end], text, span.pos, raw, self.conc.raw(chosen), norm)
 
+    def observe(self, parsed: list[ParsedCaption]) -> None:
+        """Learn how the corpus uses its words: each lemma's parts of speech in the parsed captions (the corpus's
+        own replacement words are then chosen among those it uses with the span's part of speech)."""
+        seen = self.__dict__.setdefault("_pos_seen", {})
+        for pc in parsed:
+            for sp in pc.spans:
+                counts = seen.setdefault(sp.lemma, {})
+                counts[sp.pos] = counts.get(sp.pos, 0) + 1
+        self.__dict__.pop("_by_pos", None)
+
+    def _usual_pos(self, word: str, pos: str) -> bool:
+        counts = self.__dict__.get("_pos_seen", {}).get(word)
+        if counts:
+            return max(counts, key=counts.get) == pos
+        from clipcomp.negatives.wordnet import index_words
+
+        return word in index_words({"NOUN": "noun", "ADJ": "adj", "VERB": "verb"}[pos])
+
     def _stats_options(self, span: Span) -> tuple[str, ...]:
-        """The corpus's concepts listed under the span's part of speech, most frequent first."""
+        """The corpus's concepts used with the span's part of speech, most frequent first."""
         cache = self.__dict__.setdefault("_by_pos", {})
         if span.pos not in cache:
-            from clipcomp.negatives.wordnet import index_words
-
-            index = index_words({"NOUN": "noun", "ADJ": "adj", "VERB": "verb"}[span.pos])
-            words = [c for c in self.stats.concepts if c in index and c.isalpha()]
+            words = [c for c in self.stats.concepts if c.isalpha() and self._usual_pos(c, span.pos)]
             cache[span.pos] = tuple(sorted(words, key=lambda c: (-self.stats.count(c), c))[:300])
         return tuple(c for c in cache[span.pos] if c != span.lemma)
 
@@ -172,6 +189,14 @@ class Planter:
             for i, a in enumerate(spans):
                 for b in spans[i + 1:]:
                     if a.lemma == b.lemma or a.text.lower() == b.text.lower():
+                        continue
+                    # swap-att: attributes of two different things ("white cup, black table"), not two attributes
+                    # of one ("small green"); swap-obj: two heads, not a noun and its own modifier
+                    if pos == "ADJ" and (a.head == b.head or not (
+                            b.lemma in wordnet_candidates(a.lemma, "ADJ")
+                            or a.lemma in wordnet_candidates(b.lemma, "ADJ"))):
+                        continue  # and interchangeable ones: "red"/"blue", "large"/"small", not "small"/"blue"
+                    if pos == "NOUN" and (a.head == b.index or b.head == a.index):
                         continue
                     text = b.text + pc.text[a.end:b.start] + a.text
                     if a.text[:1].isupper() != b.text[:1].isupper():  # keep the sentence's capital in place
@@ -259,7 +284,9 @@ def negatives_for(captions: list[str], opts: NegativeOptions | None = None, stat
     opts.validate()
     planter = Planter(opts, stats=stats)
     out = []
-    for row, pc in enumerate(parse(captions)):
+    parsed = parse(captions)
+    planter.observe(parsed)
+    for row, pc in enumerate(parsed):
         out.extend(planter.negatives(row, pc))
     return out
 
@@ -309,7 +336,9 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
         caps = [t or "" for t in texts.to_pylist()]
         if opts.limit is not None:
             caps = caps[: max(0, opts.limit - local)]
-        for i, pc in enumerate(parse(caps)):
+        parsed = parse(caps)
+        planter.observe(parsed)
+        for i, pc in enumerate(parsed):
             # rows are task-local here; the final pass adds the task's offset
             negs = planter.negatives(local + i, pc) if pc.text.strip() else []
             if negs:

@@ -68,6 +68,8 @@ def _spans(doc) -> ParsedCaption:
         pos = tok.pos_
         if pos == "NUM" and not tok.text.isalpha():
             continue  # digits: "2" has no concreteness rating and no word replacement
+        if pos == "NOUN" and tok.dep_ == "compound":
+            continue  # a noun modifying another ("orange circle", "hot dog"): not an object of its own
         if pos in KINDS:
             spans.append(Span(tok.idx, tok.idx + len(tok.text), tok.text, tok.lemma_.lower(), pos, tok.tag_,
                               tok.i, tok.head.i))
