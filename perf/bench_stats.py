@@ -137,6 +137,39 @@ def agree(clip_dir: Path, pairs_file: Path) -> str:
     return "exact"
 
 
+QUERY_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from clipcomp.stats import ConceptStats
+t1 = time.perf_counter()
+s = ConceptStats.load(sys.argv[1])
+t2 = time.perf_counter()
+names = s.concepts
+step = max(1, len(names) // 50)
+sample = names[::step][:50]
+tq = []
+for c in sample:
+    a = time.perf_counter(); s.top_pairs(concept=c, k=10); tq.append(time.perf_counter() - a)
+import itertools
+pairs = list(itertools.islice(itertools.combinations(sample, 2), 1000))
+a = time.perf_counter()
+for x, y in pairs:
+    s.pmi(x, y)
+tp = (time.perf_counter() - a) / len(pairs)
+a = time.perf_counter(); s.top_pairs(k=10); tall = time.perf_counter() - a
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "top_pairs_concept_median": sorted(tq)[len(tq) // 2],
+                  "top_pairs_concept_max": max(tq), "pmi": tp, "top_pairs_all": tall,
+                  "n_pairs": s.info()["n_pairs"]}))
+"""
+
+
+def query_times(stats_dir: Path) -> dict:
+    """Open a ConceptStats and query it, in a fresh process (nothing cached in Python)."""
+    out = subprocess.run([sys.executable, "-c", QUERY_SCRIPT, str(stats_dir)], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -226,6 +259,12 @@ def main() -> None:
                 print(f"  {tool:<10}{r['wall']:>9.2f}{n / r['wall']:>13,.0f}{r['peak_rss'] / 2**30:>14.2f}"
                       f"{disk:>15}  {r.get('note', '')}{spread}")
             if "clipcomp" in rows:
+                q = query_times(clip_out)
+                print(f"  queries on this output ({q['n_pairs']:,} pairs), fresh process: open "
+                      f"{q['load'] * 1000:.0f} ms (+ import {q['import'] * 1000:.0f} ms); top_pairs(concept=…) median "
+                      f"{q['top_pairs_concept_median'] * 1000:.2f} ms, max {q['top_pairs_concept_max'] * 1000:.2f} ms "
+                      f"over 50 concepts; pmi(a, b) {q['pmi'] * 1e6:.1f} µs; top_pairs() over all pairs "
+                      f"{q['top_pairs_all']:.2f} s")
                 others = [rows[t]["wall"] for t in ("duckdb", "polars") if t in rows]
                 if others:
                     best = min(others)

@@ -6,9 +6,10 @@ Directory layout::
     pairs.parquet      a, b (str, a < b), count, pmi, npmi          -- one row per pair seen together
     meta.json          n_captions, settings, inputs, versions, tallies
     vocab.parquet      concept, key (lemmatized tokens)             -- only for a user vocabulary
-    index/             codes.i64, counts.i64, by_b.i64 (raw little-endian arrays, memory-mapped on load):
-                       the pairs' codes ``a_id*V + b_id`` in pairs.parquet row order (ascending), their
-                       counts, and the rows ordered by b -- so opening is instant and queries are lookups
+    index/             codes.i64, counts.i64, tcodes.i64, tcounts.i64 (raw little-endian, memory-mapped on load):
+                       the pairs' codes ``a_id*V + b_id`` in pairs.parquet row order (ascending) with their
+                       counts, and the transposed codes ``b_id*V + a_id`` (ascending) with theirs -- so opening
+                       is instant and a concept's pairs are two contiguous slices
 
 PMI is over document-level probabilities with natural log (Qu & Xie): with add-k smoothing k (default 0)
 ``pmi = ln(N·(n_ab+k) / ((n_a+k)·(n_b+k)))`` and ``npmi = pmi / −ln((n_ab+k)/N)`` (1 when n_ab+k = N).
@@ -35,9 +36,25 @@ PAIRS_FILE = "pairs.parquet"
 META_FILE = "meta.json"
 VOCAB_FILE = "vocab.parquet"
 INDEX_DIR = "index"
+INDEX_FILES = ("codes.i64", "counts.i64", "tcodes.i64", "tcounts.i64")
 ROW_GROUP_ROWS = 1 << 20
 PAIRS_SCHEMA = pa.schema([("a", pa.string()), ("b", pa.string()), ("count", pa.int64()),
                           ("pmi", pa.float64()), ("npmi", pa.float64())])
+
+
+def divmod_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``divmod(codes, n)`` for non-negative int64 codes < 2**52, ~5x faster than NumPy's integer
+    division: a float quotient, corrected by one where rounding put it off."""
+    codes = np.asarray(codes, np.int64)
+    q = (codes * (1.0 / n)).astype(np.int64)
+    r = codes - q * n
+    low = r < 0
+    q[low] -= 1
+    r[low] += n
+    high = r >= n
+    q[high] += 1
+    r[high] -= n
+    return q, r
 
 
 def pmi_values(n_ab, n_a, n_b, n: int, smoothing: float = 0.0):
@@ -56,8 +73,6 @@ def pmi_values(n_ab, n_a, n_b, n: int, smoothing: float = 0.0):
 def pair_table(codes: np.ndarray, counts: np.ndarray, concepts: pa.Array, concept_counts: np.ndarray,
                n_captions: int, smoothing: float) -> pa.Table:
     """The pairs.parquet rows for sorted (code, count) arrays: names, count, PMI and NPMI."""
-    from clipcomp.cooccur.pairs import divmod_codes
-
     n_concepts = len(concepts)
     a, b = divmod_codes(codes, n_concepts)
     pmi, npmi = pmi_values(counts, concept_counts[a], concept_counts[b], n_captions, smoothing)
@@ -112,12 +127,14 @@ class PairsWriter:
         self._counts.close()
         tmp = self.index + ".tmp"
         codes = np.memmap(os.path.join(tmp, "codes.i64"), "<i8", "r") if self.rows else np.zeros(0, np.int64)
-        by_b = _order_by_b(codes, n_concepts)
-        by_b.astype("<i8").tofile(os.path.join(tmp, "by_b.i64"))
+        counts = np.memmap(os.path.join(tmp, "counts.i64"), "<i8", "r") if self.rows else np.zeros(0, np.int64)
+        tcodes, tcounts = transpose_index(codes, counts, n_concepts)
+        tcodes.astype("<i8").tofile(os.path.join(tmp, "tcodes.i64"))
+        tcounts.astype("<i8").tofile(os.path.join(tmp, "tcounts.i64"))
         with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as f:
             json.dump({"rows": self.rows, "n_concepts": n_concepts, "dtype": "<i8",
-                       "files": ["codes.i64", "counts.i64", "by_b.i64"]}, f)
-        del codes
+                       "files": list(INDEX_FILES)}, f)
+        del codes, counts, tcodes, tcounts
         os.replace(self.path + ".tmp", self.path)
         import shutil
 
@@ -131,13 +148,13 @@ class PairsWriter:
         self._writer.close()
 
 
-def _order_by_b(codes: np.ndarray, n_concepts: int) -> np.ndarray:
-    """Row positions ordered by (b, a): a stable sort of b (radix sort when ids fit 16 bits)."""
-    from clipcomp.cooccur.pairs import divmod_codes
-
-    b = divmod_codes(codes, max(1, n_concepts))[1]
-    b = b.astype(np.uint16 if n_concepts <= 1 << 16 else np.int32)
-    return np.argsort(b, kind="stable").astype(np.int64)
+def transpose_index(codes: np.ndarray, counts: np.ndarray, n_concepts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``b*V + a`` in ascending order with their counts: a stable sort of b (radix sort when ids fit
+    16 bits) of the (a, b)-sorted codes leaves a ascending within each b."""
+    v = max(1, n_concepts)
+    a, b = divmod_codes(codes, v)
+    order = np.argsort(b.astype(np.uint16 if v <= 1 << 16 else np.int32), kind="stable")
+    return b[order] * v + a[order], np.asarray(counts)[order]
 
 
 def write_pairs(path: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], concepts: pa.Array,
@@ -212,7 +229,8 @@ class ConceptStats:
     """
 
     def __init__(self, path: str, concepts: pa.Array, counts: np.ndarray, meta: dict, codes: np.ndarray,
-                 pair_counts: np.ndarray, by_b: np.ndarray | None = None, pairs: pa.Table | None = None) -> None:
+                 pair_counts: np.ndarray, tcodes: np.ndarray | None = None, tcounts: np.ndarray | None = None,
+                 pairs: pa.Table | None = None) -> None:
         self.path = path
         self.meta = meta
         self.n_captions = int(meta["n_captions"])
@@ -223,7 +241,7 @@ class ConceptStats:
         self._counts = counts
         self._codes = codes  # ascending a*V + b, one per pairs.parquet row
         self._pair_counts = pair_counts
-        self._by_b = by_b  # rows ordered by (b, a); built on first use when absent
+        self._tcodes, self._tcounts = tcodes, tcounts  # b*V + a ascending; built on first use when absent
         self._pairs = pairs
         self._extractor = None
         self._duck = None
@@ -260,7 +278,7 @@ class ConceptStats:
         if codes.size and not (codes[1:] > codes[:-1]).all():
             order = np.argsort(codes, kind="stable")
             pairs, codes = pairs.take(pa.array(order)), codes[order]
-        return cls(path, names, counts, meta, codes, pairs.column("count").to_numpy(), None, pairs)
+        return cls(path, names, counts, meta, codes, pairs.column("count").to_numpy(), None, None, pairs)
 
     @property
     def pairs(self) -> pa.Table:
@@ -344,20 +362,17 @@ class ConceptStats:
         """Highest (or lowest) PMI pairs, optionally those containing `concept`, among pairs seen ≥ min_count."""
         if by not in ("pmi", "npmi", "count"):
             raise ClipcompError(f"unknown ranking {by!r} (expected pmi, npmi or count)")
-        # a concept's pairs by index: rows with a == c are one range of the sorted codes, rows with b == c
-        # one range of the b-ordered permutation -- no scan of every pair
-        rows = self._rows_of(self._id(concept)) if concept is not None else None
-        codes = np.asarray(self._codes if rows is None else self._codes[rows])
-        counts = np.asarray(self._pair_counts if rows is None else self._pair_counts[rows])
-        if rows is None:
-            rows = np.arange(codes.size)
+        # a concept's pairs by index: pairs (c, x) are one slice of the sorted codes, pairs (x, c) one slice of
+        # the transposed codes -- two contiguous reads, no scan of every pair
+        if concept is not None:
+            codes, counts = self._pairs_of(self._id(concept))
+        else:
+            codes, counts = np.asarray(self._codes), np.asarray(self._pair_counts)
         keep = counts >= min_count
         if not keep.all():
-            rows, codes, counts = rows[keep], codes[keep], counts[keep]
-        if rows.size == 0 or k <= 0:
+            codes, counts = codes[keep], counts[keep]
+        if codes.size == 0 or k <= 0:
             return []
-        from clipcomp.cooccur.pairs import divmod_codes
-
         a, b = divmod_codes(codes, len(self._names))
         if by == "count":
             value = counts.astype(np.float64)
@@ -366,28 +381,29 @@ class ConceptStats:
             value = pmi if by == "pmi" else npmi
         key = value if lowest else -value
         key = np.where(np.isnan(key), np.inf, key)
-        if key.size > k:  # everything tied with the k-th value, then order by (value, row = (a, b) by name)
+        if key.size > k:  # everything tied with the k-th value, then order by (value, (a, b) by name = code)
             cut = np.partition(key, k - 1)[k - 1]
             cand = np.flatnonzero(key <= cut)
         else:
             cand = np.arange(key.size)
-        cand = cand[np.lexsort((rows[cand], key[cand]))][:k]
+        cand = cand[np.lexsort((codes[cand], key[cand]))][:k]
         pmi, npmi = pmi_values(counts[cand], self._counts[a[cand]], self._counts[b[cand]], self.n_captions,
                                self.smoothing)
         return [PairStat(self._names[int(x)], self._names[int(y)], int(n), float(p), float(q))
                 for x, y, n, p, q in zip(a[cand], b[cand], counts[cand], pmi, npmi, strict=True)]
 
-    def _rows_of(self, c: int) -> np.ndarray:
-        """Rows (= positions in pairs.parquet) of every pair containing concept id `c`, ascending."""
+    def _pairs_of(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(codes a*V + b, counts) of every pair containing concept id `c`."""
         n = len(self._names)
         lo, hi = self._codes.searchsorted([c * n, (c + 1) * n])
-        if self._by_b is None:
-            self._by_b = _order_by_b(self._codes, n)
-        # the by-b permutation is sorted by b: binary-search its b values through the codes
-        by_b = self._by_b
-        lo_b = _first_at_least(lambda i: int(self._codes[by_b[i]]) % n, by_b.size, c)
-        hi_b = _first_at_least(lambda i: int(self._codes[by_b[i]]) % n, by_b.size, c + 1)
-        return np.sort(np.concatenate([np.arange(lo, hi), np.asarray(by_b[lo_b:hi_b])]))
+        if self._tcodes is None:
+            self._tcodes, self._tcounts = transpose_index(np.asarray(self._codes), np.asarray(self._pair_counts), n)
+        tlo, thi = self._tcodes.searchsorted([c * n, (c + 1) * n])
+        t = np.asarray(self._tcodes[tlo:thi])
+        # (x, c) pairs: transposed code c*V + x → code x*V + c
+        codes = np.concatenate([np.asarray(self._codes[lo:hi]), (t - c * n) * n + c])
+        counts = np.concatenate([np.asarray(self._pair_counts[lo:hi]), np.asarray(self._tcounts[tlo:thi])])
+        return codes, counts
 
     # ---------------------------------------------------------------------------------------- captions
     def extractor(self):
@@ -429,18 +445,6 @@ class ConceptStats:
                                                      if k not in ("stopword_list", "n_captions")}}
 
 
-def _first_at_least(value_at, size: int, target: int) -> int:
-    """Binary search over a non-decreasing sequence given as a function of position."""
-    lo, hi = 0, size
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if value_at(mid) < target:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def _open_index(path: str, n_concepts: int, n_pairs: int):
     """Memory-map index/ when it is complete and matches this directory; None otherwise."""
     folder = os.path.join(path, INDEX_DIR)
@@ -453,9 +457,9 @@ def _open_index(path: str, n_concepts: int, n_pairs: int):
         return None
     rows = int(info["rows"])
     arrays = []
-    for name in ("codes.i64", "counts.i64", "by_b.i64"):
+    for name in INDEX_FILES:
         file = os.path.join(folder, name)
-        if os.path.getsize(file) != rows * 8:
+        if not os.path.exists(file) or os.path.getsize(file) != rows * 8:
             return None
         arrays.append(np.memmap(file, "<i8", "r") if rows else np.zeros(0, np.int64))
     return arrays

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from clipcomp.stats import divmod_codes
+
 _TRIU_CACHE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
@@ -16,21 +18,6 @@ def _triu(k: int) -> tuple[np.ndarray, np.ndarray]:
     if got is None:
         got = _TRIU_CACHE[k] = np.triu_indices(k, 1)
     return got
-
-
-def divmod_codes(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``divmod(codes, n)`` for non-negative int64 codes < 2**52, ~5x faster than NumPy's integer
-    division: a float quotient, corrected by one where rounding put it off."""
-    codes = np.asarray(codes, np.int64)
-    q = (codes * (1.0 / n)).astype(np.int64)
-    r = codes - q * n
-    low = r < 0
-    q[low] -= 1
-    r[low] += n
-    high = r >= n
-    q[high] += 1
-    r[high] -= n
-    return q, r
 
 
 def pair_codes(indptr: np.ndarray, ids: np.ndarray, n_concepts: int, triangular: bool = False) -> np.ndarray:
