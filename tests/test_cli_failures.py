@@ -100,6 +100,16 @@ COMMANDS = [
         ("--target-precision", "2"), dir_input=True),
     Cmd("domains apply", ["domains", "apply", "{IN}", "{IN}", "-o", "{OUT}"], "", DIR_KINDS, dir_input=True),
     Cmd("models", ["models"], "", (), writes=False),
+    Cmd("negatives generate", ["negatives", "generate", "{IN}", "-o", "{OUT}"], ".json",
+        ("missing", "directory", "empty", "garbage", "truncated", "wrong_columns"), ("--per-caption", "0")),
+    Cmd("negatives check", ["negatives", "check", "{IN}"], ".parquet",
+        ("missing", "empty", "garbage", "truncated", "wrong_columns"), writes=False),
+    Cmd("eval suite", ["eval", "suite", "sugarcrepe++", "{IN}", "--images", IMG, "-o", "{OUT}", "--cache-dir",
+                       "none"], ".json", FILE_KINDS + ("wrong_columns",), ("--batch-size", "0")),
+    Cmd("eval suites", ["eval", "suites", "{IN}", "-o", "{OUT}", "-q"], ".yaml",
+        ("missing", "directory", "empty", "garbage", "non_utf8", "wrong_columns")),
+    Cmd("slipform", ["slipform", "{IN}", "-o", "{OUT}", "-q"], ".yaml",
+        ("missing", "directory", "empty", "garbage", "non_utf8", "wrong_columns")),
 ]
 
 VALID_JSON_WRONG = {".json": '{"info": {}, "licenses": []}', ".yaml": "unknown_section: {a: 1}\n",
@@ -235,6 +245,17 @@ def test_output_that_is_a_file_is_refused_and_kept(cmd: Cmd, tmp_path, capsys, s
         pq.write_table(pa.table({"image": ["a.png"] * 4, "caption": ["x"] * 4, "class": ["a", "b", "a", "b"],
                                  "domain": ["real", "real", "sketch", "sketch"]}), tmp_path / "m.parquet")
         inputs[cmd.name] = str(tmp_path / "m.parquet")
+    if cmd.name == "negatives generate":
+        inputs[cmd.name] = coco
+    if cmd.name == "eval suite":
+        item = {"filename": "000000000139.jpg", "caption": "a room", "caption2": "a living room",
+                "negative_caption": "a cat"}
+        (tmp_path / "scpp.json").write_text(json.dumps({"0": item}))
+        inputs[cmd.name] = str(tmp_path / "scpp.json")
+    if cmd.name in ("eval suites", "slipform"):
+        (tmp_path / "s.yaml").write_text(f"data: {coco}\nimages: {IMG}\nmodels: [{{model: clipcomp-micro}}]\n"
+                                         f"suites: [{{suite: coco-order, path: {coco}}}]\n")
+        inputs[cmd.name] = str(tmp_path / "s.yaml")
     if cmd.name == "eval binding":
         pytest.skip("needs a synthetic dataset; covered by the synth generate and train rows")
     inp = inputs.get(cmd.name, str(stats_dir))

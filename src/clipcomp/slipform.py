@@ -71,11 +71,15 @@ def run_slipform(config: str, out: str, force: bool = False, progress: bool = Tr
     import yaml
 
     from clipcomp.config import build, read_config
+    from clipcomp.io import check_output_path
     from clipcomp.suites import run_suites
     from clipcomp.train.finetune import finetune
     from clipcomp.train.trainer import TrainConfig
 
+    check_output_path(out)
     raw = read_config(config)
+    if not isinstance(raw, dict):
+        raise ClipcompError(f"{config}: expected a mapping (data, model, train, negatives, suites)")
     base = os.path.dirname(os.path.abspath(config))
 
     def here(p):

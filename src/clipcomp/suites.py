@@ -162,8 +162,11 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
 def eval_suite(suite: str, path: str, out: str, images: str | None = None, spec: ModelSpec | None = None,
                options: dict | None = None, force: bool = False, progress: bool = True) -> dict:
     """Run one suite on one model; writes OUT/items.parquet + summary.json and returns the summary."""
+    from clipcomp.io import check_output_path
+
     if suite not in SUITES:
         raise ClipcompError(f"unknown suite {suite!r} (expected one of {', '.join(SUITES)})")
+    check_output_path(out)
     s = SUITES[suite]
     if not os.path.exists(path):
         raise ClipcompError(f"{path}: {suite} data not found")
@@ -217,8 +220,12 @@ def run_suites(config: str, out: str, force: bool = False, progress: bool = True
 
     from clipcomp.config import read_config
     from clipcomp.gather import write_table
+    from clipcomp.io import check_output_path
 
+    check_output_path(out)
     raw = read_config(config)
+    if not isinstance(raw, dict):
+        raise ClipcompError(f"{config}: expected a mapping with `models:` and `suites:`")
     models, suites = raw.get("models"), raw.get("suites")
     if not isinstance(models, list) or not models or not isinstance(suites, list) or not suites:
         raise ClipcompError(f"{config}: needs `models:` and `suites:` lists (see `clipcomp eval suites --help`)")

@@ -46,7 +46,8 @@ def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
             data.positives.append(item["caption"])
             data.negatives.append([item["negative_caption"]])
     if not data.ids:
-        raise ClipcompError("no SugarCrepe items found")
+        raise ClipcompError(f"{', '.join(files)}: no SugarCrepe items found (expected JSON files of {{filename, "
+                            "caption, negative_caption}} items)")
     if len(expanded) == 1:
         data.name = f"sugarcrepe/{data.subsets[0]}"
     return data

@@ -50,5 +50,6 @@ def load_sugarcrepe_pp(files: list[str], image_root: str) -> SugarCrepePPData:
             data.caption2.append(it["caption2"])
             data.negative.append(it["negative_caption"])
     if not data.ids:
-        raise ClipcompError("no SugarCrepe++ items found")
+        raise ClipcompError(f"{', '.join(files)}: no SugarCrepe++ items found (expected JSON files of {{filename, "
+                            "caption, caption2, negative_caption}} items)")
     return data

@@ -37,5 +37,5 @@ def load_valse(files: list[str], image_root: str) -> SelectionData:
             data.positives.append(it["caption"])
             data.negatives.append([str(f) for f in foils])
     if not data.ids:
-        raise ClipcompError("no VALSE items found")
+        raise ClipcompError(f"{', '.join(files)}: no VALSE items found (expected piece JSON files)")
     return data

@@ -370,13 +370,14 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
                        progress=None) -> NegativeResult:
     """Generate negatives for every caption of `inputs` into OUT (resumable per task, parallel)."""
     from clipcomp.corpus import plan_tasks
-    from clipcomp.io import prepare_output
+    from clipcomp.io import check_output_path, prepare_output
     from clipcomp.negatives.norms import brysbaert
     from clipcomp.negatives.parse import nlp
     from clipcomp.negatives.wordnet import wordnet_dir
 
     opts = opts or NegativeOptions()
     opts.validate()
+    check_output_path(out)
     t_start = time.perf_counter()
     nlp()  # fail early, in one line, when the model / norms / WordNet are missing
     brysbaert()
@@ -421,6 +422,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     os.replace(tmp, os.path.join(out, "negatives.parquet"))
     os.replace(utmp, os.path.join(out, "unperturbable.parquet"))
     n_captions = int(sum(r["n_read"] for r in results))
+    if n_captions == 0:
+        raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
     seconds = time.perf_counter() - t_start
     meta = {"n_captions": n_captions, "n_negatives": n_neg, "n_unperturbable": n_unp, "by_type": by_type,
             "settings": {k: v for k, v in settings.items() if k != "files"},
