@@ -219,3 +219,29 @@ def test_linear_probe_multilabel_from_coco_instances():
                            str(SHARED / "coco_mini" / "val2017"))
     assert data.multilabel and data.targets.shape[0] == len(data.paths) and data.targets.sum() > 0
     assert all(Path(p).exists() for p in data.paths)
+
+
+def test_slipform_recipe_end_to_end(tmp_path, capsys):
+    """negatives → Cement fine-tuning → suites before/after, through the CLI, on the real COCO sample."""
+    cfg = tmp_path / "slipform.yaml"
+    cfg.write_text(f"""
+data: {SAMPLE / 'captions_val2017.json'}
+images: {IMAGES}
+model: clipcomp-micro
+negatives: {{types: [replace-obj, replace-att, swap-att]}}
+train: {{steps: 3, batch_size: 8, lr: 1.0e-4, warmup: 0, threads: 1, workers: 0, log_every: 1}}
+suites:
+  - {{suite: sugarcrepe, path: {SAMPLE / 'sugarcrepe'}, images: {IMAGES}}}
+settings: {{batch_size: 16, device: cpu}}
+""")
+    code, out, err = run_cli(["slipform", str(cfg), "-o", str(tmp_path / "sf"), "-q"], capsys)
+    assert code == 0, err
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    train = pq.read_table(tmp_path / "sf" / "data" / "train.parquet").to_pylist()
+    assert len(train) >= 80 and all(r["hard_negative"] != r["caption"] for r in train)
+    lines = [json.loads(x) for x in (tmp_path / "sf" / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all("hinge" in x and "grad_share_hard" in x for x in lines)
+    table = pacsv.read_csv(tmp_path / "sf" / "suites" / "table.csv")
+    assert table.column("model").to_pylist() == ["start", "slipform"] and "sugarcrepe" in table.column_names
