@@ -256,6 +256,14 @@ Per run:
 Raw rows: `{out}/results.parquet`; per-run metrics, checkpoints and `metrics.jsonl` under `{out}/runs/`.
 """
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    from clipcomp.train.plots import plot_metric
+
+    groups = {arm: [str(out / "runs" / f"{arm}-s{s}" / "train" / "metrics.jsonl") for s in args.seeds]
+              for arm, _, rank in ARMS if rank is not None}
+    plot = Path(args.report).with_name("hard_negatives_grad_share.png")
+    plot_metric(groups, "grad_share_hard", str(plot), "share of the similarity gradient on hard negatives",
+                "grad share (hard)")
+    text += f"\n![gradient share on hard negatives during training]({plot.name})\n"
     Path(args.report).write_text(text)
     print(args.report)
 

@@ -178,6 +178,13 @@ def test_hard_negative_losses_train_on_real_pairs_and_log_gradient_shares(tmp_pa
     for x in lines:
         assert x["grad_share_easy"] + x["grad_share_hard"] == pytest.approx(1.0)
         assert ("hinge" in x) if loss == "cement" else ("itm" in x)
+    from clipcomp.train.plots import plot_metric, read_metric
+
+    steps, shares = read_metric(str(tmp_path / "run" / "metrics.jsonl"), "grad_share_hard")
+    assert steps.tolist() == [1, 2, 3] and ((shares > 0) & (shares < 1)).all()
+    png = plot_metric({loss: [str(tmp_path / "run" / "metrics.jsonl")]}, "grad_share_hard",
+                      str(tmp_path / "g.png"), "shares")
+    assert Path(png).stat().st_size > 1000
     if loss == "ceclip":  # the matching head's parameters are saved with the checkpoint
         ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
         assert set(ck["loss_state"]) == {"itm_scale", "itm_bias"}
