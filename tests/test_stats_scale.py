@@ -250,3 +250,45 @@ def test_remote_missing_file_is_one_line_error(http_root, tmp_path):
     _, url = http_root
     with pytest.raises(ClipcompError, match="part-9.parquet"):
         build_stats([f"{url}/part-9.parquet"], str(tmp_path / "x"), BuildOptions())
+
+
+def test_background_compaction_keeps_counts_exact_and_files_identical(tmp_path, cc3m_path, lines, monkeypatch):
+    opts = dict(min_count=1, lemmatizer="none", stopwords="none", workers=2, task_bytes=60_000, keep_work=True)
+    monkeypatch.setattr(merge_mod, "COMPACT_GROUP", 10_000)
+    plain = tmp_path / "plain"
+    build_stats([cc3m_path], str(plain), BuildOptions(**opts))
+    monkeypatch.setattr(merge_mod, "COMPACT_GROUP", 2)
+    compacted = tmp_path / "compacted"
+    build_stats([cc3m_path], str(compacted), BuildOptions(**opts))
+    records = sorted((compacted / "_work").glob("compact-pairs-*.json"))
+    assert len(records) >= 4 and any(json.loads(r.read_text())["level"] >= 2 for r in records)
+    n_tasks = json.loads((compacted / "run.json").read_text())["n_tasks"]
+    assert n_tasks >= 8 and len(list((compacted / "_work").glob("pairs-*.codes.npy"))) <= 1  # replaced
+    for name in ("concepts.parquet", "pairs.parquet"):
+        assert (compacted / name).read_bytes() == (plain / name).read_bytes()
+    _check_exact(compacted, lines)
+
+
+def test_build_interrupted_after_compactions_resumes_exactly(tmp_path, cc3m_path, lines, monkeypatch):
+    import clipcomp.cooccur.engine as engine
+
+    monkeypatch.setattr(merge_mod, "COMPACT_GROUP", 2)
+    opts = BuildOptions(min_count=1, lemmatizer="none", stopwords="none", task_bytes=60_000)
+    real = engine.run_task
+    calls = []
+
+    def dying(phase, task, ctx):
+        if phase == "pairs" and len(calls) == 9:
+            raise KeyboardInterrupt
+        if phase == "pairs":
+            calls.append(task.tid)
+        return real(phase, task, ctx)
+
+    monkeypatch.setattr(engine, "run_task", dying)
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        build_stats([cc3m_path], str(out), opts)
+    assert list((out / "_work").glob("compact-pairs-*.json"))  # compactions happened before the interrupt
+    monkeypatch.setattr(engine, "run_task", real)
+    build_stats([cc3m_path], str(out), opts)
+    _check_exact(out, lines)

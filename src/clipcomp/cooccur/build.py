@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from clipcomp.concepts import LEMMATIZERS, load_stopwords, make_lemmatizer, read_vocab_file
 from clipcomp.cooccur.engine import Runner
-from clipcomp.cooccur.merge import merge_lemma_counts, plan_merge, select_vocabulary, sum_arrays
+from clipcomp.cooccur.merge import Compactor, merge_lemma_counts, plan_merge, select_vocabulary, sum_arrays
 from clipcomp.cooccur.work import WorkContext, marker, part, warm_up
 from clipcomp.corpus import ReadTally, Task, plan_tasks
 from clipcomp.errors import ClipcompError, file_sha256
@@ -237,11 +237,14 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 vocab_path = os.path.join(work, VOCAB_FILE)
                 _write_vocab(vocab_path, entries)
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
-                done = run_phase(runner, "vocab", plan.tasks, vctx)
+                compactor = Compactor(work, "vocab", len(entries))
+                done = run_phase(runner, "vocab", plan.tasks, vctx, on_done=lambda t, _: compactor.add(
+                    (part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))))
                 concepts = pa.array([e.concept for e in entries], pa.string())
                 counts = sum_arrays([part(work, "vocab", t.tid, "unigram.npy") for t, _ in done], len(entries))
-                pair_parts = [(part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))
-                              for t, _ in done]
+                pair_parts = compactor.finish(
+                    [(part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))
+                     for t, _ in done])
                 extract_results = done
             else:
                 done1 = run_phase(runner, "discover", plan.tasks, ctx)
@@ -252,11 +255,14 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 pq.write_table(vocab_table, vocab_path)
                 phase_seconds["select"] = time.perf_counter() - t0
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
-                done = run_phase(runner, "pairs", [t for t, _ in done1], vctx)
+                compactor = Compactor(work, "pairs", vocab_table.num_rows)
+                done = run_phase(runner, "pairs", [t for t, _ in done1], vctx, on_done=lambda t, _: compactor.add(
+                    (part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))))
                 concepts = vocab_table.column("concept").combine_chunks()
                 counts = vocab_table.column("count").to_numpy()
-                pair_parts = [(part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))
-                              for t, _ in done]
+                pair_parts = compactor.finish(
+                    [(part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))
+                     for t, _ in done])
                 extract_results = done1
 
             tally = ReadTally()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,6 +38,13 @@ def select_vocabulary(counts: pa.Table, min_count: int, max_concepts: int | None
     return table.sort_by("lemma").rename_columns(["concept", "count"])
 
 
+def open_run(path: str) -> np.ndarray:
+    """A partial's codes or counts, memory-mapped: `.npy` (a task's partial) or raw `.i64` (a compacted one)."""
+    if path.endswith(".i64"):
+        return np.memmap(path, "<i8", "r") if os.path.getsize(path) else np.zeros(0, np.int64)
+    return np.load(path, mmap_mode="r")
+
+
 def sum_arrays(paths: list[str], size: int) -> np.ndarray:
     total = np.zeros(size, np.int64)
     for p in paths:
@@ -50,7 +60,7 @@ def merge_pair_partials(
     Partials are memory-mapped; the code space is cut into ranges of whole first-concept rows holding at
     most ~budget entries across all partials, so memory stays bounded however many partials there are.
     """
-    runs = [(np.load(c, mmap_mode="r"), np.load(n, mmap_mode="r")) for c, n in parts]
+    runs = [(open_run(c), open_run(n)) for c, n in parts]
     runs = [r for r in runs if r[0].size]
     if not runs:
         return
@@ -99,7 +109,7 @@ def plan_merge(parts: list[tuple[str, str]], n_concepts: int, n_ranges: int, bud
     """Cut the code space into ranges of whole first-concept rows with about equal numbers of partial
     entries: `n_ranges` of them (several per worker, so that writing overlaps merging) unless that makes them
     smaller than 250k entries, more when one would exceed `budget` entries."""
-    runs = [np.load(c, mmap_mode="r") for c, _ in parts]
+    runs = [open_run(c) for c, _ in parts]
     total = sum(r.size for r in runs)
     if total == 0 or n_concepts == 0:
         return []
@@ -122,8 +132,111 @@ def merge_range(task: MergeTask) -> tuple[np.ndarray, np.ndarray]:
     """The summed (codes, counts) of one range, from memory-mapped partials."""
     chunk = []
     for c, n in task.parts:
-        codes = np.load(c, mmap_mode="r")
+        codes = open_run(c)
         lo, hi = np.searchsorted(codes, [task.lo, task.hi])
         if hi > lo:
-            chunk.append((np.asarray(codes[lo:hi]), np.asarray(np.load(n, mmap_mode="r")[lo:hi])))
+            chunk.append((np.asarray(codes[lo:hi]), np.asarray(open_run(n)[lo:hi])))
     return merge_runs(chunk)
+
+
+COMPACT_GROUP = 8  # partials of one level merged together
+
+
+class Compactor:
+    """Merges finished pair partials into larger ones while the counting phase goes on, so that disk holds a
+    small multiple of the distinct pairs instead of one partial per task (LAION-scale runs have thousands).
+
+    Whenever `group` partials of the same level exist, a background thread sums them (range by range, in
+    bounded memory) into one level+1 partial (raw `.i64` files), records which partials it replaced
+    (`compact-L-K.json`, written before the inputs are deleted) and deletes them. A killed run loses
+    nothing: an unrecorded compaction is redone from its still-present inputs, a recorded one stands.
+    """
+
+    def __init__(self, work_dir: str, phase: str, n_concepts: int, group: int | None = None,
+                 budget: int = 4_000_000):
+        self.work, self.phase, self.n_concepts = work_dir, phase, n_concepts
+        self.group, self.budget = max(2, group or COMPACT_GROUP), budget
+        self._lock = threading.Lock()
+        self._levels: dict[int, list[tuple[str, str]]] = {}
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._replaced: set[str] = set()
+        self._made: list[tuple[int, tuple[str, str]]] = []
+        for name in sorted(os.listdir(work_dir)):  # compactions of an earlier, interrupted run
+            if name.startswith(f"compact-{phase}-") and name.endswith(".json"):
+                with open(os.path.join(work_dir, name), encoding="utf-8") as f:
+                    rec = json.load(f)
+                self._replaced.update(c for c, _ in rec["inputs"])
+                self._made.append((rec["level"], tuple(rec["output"])))
+        self._counter = len(self._made)
+
+    def add(self, part: tuple[str, str], level: int = 0) -> None:
+        """A finished partial (codes, counts); starts a compaction when its level has a full group."""
+        with self._lock:
+            if part[0] in self._replaced:
+                return
+            self._levels.setdefault(level, []).append(part)
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+
+    def _start(self) -> None:
+        for level, parts in sorted(self._levels.items()):
+            if len(parts) >= self.group:
+                batch, self._levels[level] = parts[:self.group], parts[self.group:]
+                self._counter += 1
+                self._thread = threading.Thread(target=self._compact, args=(level, batch, self._counter),
+                                                name="compactor", daemon=True)
+                self._thread.start()
+                return
+
+    def _compact(self, level: int, batch: list[tuple[str, str]], k: int) -> None:
+        try:
+            base = os.path.join(self.work, f"compact-{self.phase}-{level + 1}-{k:06d}")
+            out = (base + ".codes.i64", base + ".counts.i64")
+            with open(out[0] + ".tmp", "wb") as fc, open(out[1] + ".tmp", "wb") as fn:
+                for codes, counts in merge_pair_partials(batch, self.n_concepts, self.budget):
+                    np.asarray(codes, "<i8").tofile(fc)
+                    np.asarray(counts, "<i8").tofile(fn)
+            os.replace(out[0] + ".tmp", out[0])
+            os.replace(out[1] + ".tmp", out[1])
+            rec = {"level": level + 1, "output": list(out), "inputs": [list(p) for p in batch]}
+            with open(base + ".json.tmp", "w", encoding="utf-8") as f:
+                json.dump(rec, f)
+            os.replace(base + ".json.tmp", base + ".json")
+            for c, n in batch:
+                for path in (c, n):
+                    if os.path.exists(path):
+                        os.remove(path)
+            with self._lock:
+                self._replaced.update(c for c, _ in batch)
+                self._levels.setdefault(level + 1, []).append(out)
+                self._start()
+        except BaseException as exc:  # reported by finish()
+            self._error = exc
+
+    def finish(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Wait for compactions; the partials that now hold every count: compacted ones plus the rest."""
+        while True:
+            with self._lock:
+                thread = self._thread
+            if thread is None or not thread.is_alive():
+                break
+            thread.join()
+        if self._error is not None:
+            raise self._error
+        live: list[tuple[str, str]] = []
+        seen = set()
+        for _, out in self._made:
+            if out[0] not in self._replaced:
+                live.append(tuple(out))
+                seen.add(out[0])
+        for level_parts in self._levels.values():
+            for p in level_parts:
+                if p[0] not in self._replaced and p[0] not in seen:
+                    live.append(tuple(p))
+                    seen.add(p[0])
+        for p in parts:
+            if p[0] not in self._replaced and p[0] not in seen:
+                live.append(tuple(p))
+                seen.add(p[0])
+        return sorted(live)
