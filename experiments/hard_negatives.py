@@ -251,8 +251,8 @@ def summary(rows: list[dict]) -> str:
         "gradient-imbalance argument moves in its direction (concrete negatives are harder; Cement shifts the "
         "gradient towards them), but here the shift is small and did not translate into probe accuracy.",
         "- Caveats: one small synthetic world whose vocabulary is a few dozen words, a 5.5M-parameter model "
-        "(clipcomp-micro) trained from scratch for 600 steps, 3 seeds; negatives restricted to in-world words; the paper "
-        "fine-tunes pretrained CLIP on real captions, which no reachable weights allow here.",
+        "(clipcomp-micro) trained from scratch for 600 steps, 3 seeds; negatives restricted to in-world words; "
+        "the paper fine-tunes pretrained CLIP on real captions, which no reachable weights allow here.",
     ]
     return "\n".join(lines)
 
