@@ -45,7 +45,9 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
         raise ClipcompError(f"{data}: no image–caption pairs")
     os.makedirs(out, exist_ok=True)
     src = os.path.join(out, "captions.parquet")
-    pq.write_table(pa.table({"caption": caps}), src)
+    same = os.path.exists(src) and pq.read_table(src).column("caption").to_pylist() == caps
+    if not same:  # rewritten only when it changes, so a rerun reuses the finished negatives
+        pq.write_table(pa.table({"caption": caps}), src)
     opts = {"types": DEFAULT_TYPES, "rank": "concreteness", **(negatives or {})}
     opts["types"] = tuple(opts["types"])
     neg_dir = os.path.join(out, "negatives")
