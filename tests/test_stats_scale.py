@@ -258,6 +258,7 @@ def test_background_compaction_keeps_counts_exact_and_files_identical(tmp_path, 
     plain = tmp_path / "plain"
     build_stats([cc3m_path], str(plain), BuildOptions(**opts))
     monkeypatch.setattr(merge_mod, "COMPACT_GROUP", 2)
+    monkeypatch.setattr(merge_mod, "COMPACT_BYTES", 0)
     compacted = tmp_path / "compacted"
     build_stats([cc3m_path], str(compacted), BuildOptions(**opts))
     records = sorted((compacted / "_work").glob("compact-pairs-*.json"))
@@ -273,6 +274,7 @@ def test_build_interrupted_after_compactions_resumes_exactly(tmp_path, cc3m_path
     import clipcomp.cooccur.engine as engine
 
     monkeypatch.setattr(merge_mod, "COMPACT_GROUP", 2)
+    monkeypatch.setattr(merge_mod, "COMPACT_BYTES", 0)
     opts = BuildOptions(min_count=1, lemmatizer="none", stopwords="none", task_bytes=60_000)
     real = engine.run_task
     calls = []

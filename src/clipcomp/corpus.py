@@ -42,6 +42,7 @@ KNOWN_TEXT_COLUMNS = ("caption", "text", "captions", "sentence", "alt_text", "al
 
 BATCH_ROWS = 65_536
 MAX_SLICES = 4  # row slices a single Parquet row group may be cut into
+MIN_GROUPS = 4  # files with fewer row groups than this are cut into row slices (else: groups of row groups)
 
 
 @dataclass(frozen=True)
@@ -352,12 +353,12 @@ def _plan_parquet(path: str, col: str | int | None, target_rows: int) -> list[Ta
             or pa.types.is_large_binary(col_type) or pa.types.is_string_view(col_type)):
         raise ClipcompError(f"{path}: column {column!r} is {col_type}, expected text")
     # Near-equal tasks: ceil(rows / target) groups of consecutive row groups, split at the row quantiles;
-    # when a file has fewer row groups than that, its row groups are cut into row slices (≤ 4 per group:
-    # a slice decodes its row group's pages up to its end, so more slices would cost more than they give).
+    # a file with fewer than MIN_GROUPS row groups has its row groups cut into row slices (≤ 4 per group: a
+    # slice decodes its group up to its end, so slicing files that have row groups to share costs more).
     sizes = [meta.row_group(rg).num_rows for rg in range(meta.num_row_groups)]
     total = sum(sizes)
     wanted = max(1, -(-total // max(1, target_rows)))
-    if wanted > 2 * len(sizes) and total:
+    if wanted > len(sizes) and len(sizes) < MIN_GROUPS and total:
         tasks = []
         for rg, size in enumerate(sizes):
             k = max(1, min(MAX_SLICES, round(wanted * size / total), size))

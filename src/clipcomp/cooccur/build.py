@@ -94,13 +94,13 @@ def _versions() -> dict[str, str]:
 
 def _task_sizes(files: list[dict]) -> tuple[int, int]:
     """Task size (bytes of text, rows of Parquet) from the corpus size alone — not the worker count, so a
-    resumed run plans the same tasks. About 16-24 tasks for a corpus from ~30 MB / 500k captions on (so one
+    resumed run plans the same tasks. About 16 tasks for a corpus from ~30 MB / 500k captions on (so one
     60 MB file or one single-row-group Parquet file keeps 2–8 workers busy), ≤ 64 MB / 1M rows each at scale,
     never tiny ones."""
     total_bytes = sum(f["bytes"] for f in files if f["format"] != "parquet")
     total_rows = sum(f.get("rows", 0) for f in files)
-    return (int(min(64 << 20, max(2 << 20, total_bytes // 24))),
-            int(min(1_000_000, max(31_250, total_rows // 24))))
+    return (int(min(64 << 20, max(2 << 20, total_bytes // 16))),
+            int(min(1_000_000, max(31_250, total_rows // 16))))
 
 
 def _validate(opts: BuildOptions) -> None:
@@ -238,8 +238,12 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 _write_vocab(vocab_path, entries)
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
                 compactor = Compactor(work, "vocab", len(entries))
-                done = run_phase(runner, "vocab", plan.tasks, vctx, on_done=lambda t, _: compactor.add(
-                    (part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))))
+                try:
+                    done = run_phase(runner, "vocab", plan.tasks, vctx, on_done=lambda t, _: compactor.add(
+                        (part(work, "vocab", t.tid, "codes.npy"), part(work, "vocab", t.tid, "counts.npy"))))
+                except BaseException:
+                    compactor.stop()  # a running compaction completes; nothing is left half-replaced
+                    raise
                 concepts = pa.array([e.concept for e in entries], pa.string())
                 counts = sum_arrays([part(work, "vocab", t.tid, "unigram.npy") for t, _ in done], len(entries))
                 pair_parts = compactor.finish(
@@ -256,8 +260,12 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 phase_seconds["select"] = time.perf_counter() - t0
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
                 compactor = Compactor(work, "pairs", vocab_table.num_rows)
-                done = run_phase(runner, "pairs", [t for t, _ in done1], vctx, on_done=lambda t, _: compactor.add(
-                    (part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))))
+                try:
+                    done = run_phase(runner, "pairs", [t for t, _ in done1], vctx, on_done=lambda t, _: compactor.add(
+                        (part(work, "pairs", t.tid, "codes.npy"), part(work, "pairs", t.tid, "counts.npy"))))
+                except BaseException:
+                    compactor.stop()
+                    raise
                 concepts = vocab_table.column("concept").combine_chunks()
                 counts = vocab_table.column("count").to_numpy()
                 pair_parts = compactor.finish(

@@ -140,6 +140,7 @@ def merge_range(task: MergeTask) -> tuple[np.ndarray, np.ndarray]:
 
 
 COMPACT_GROUP = 8  # partials of one level merged together
+COMPACT_BYTES = 1 << 30  # compaction starts once the partials on disk exceed this (small corpora never pay it)
 
 
 class Compactor:
@@ -169,17 +170,23 @@ class Compactor:
                 self._replaced.update(c for c, _ in rec["inputs"])
                 self._made.append((rec["level"], tuple(rec["output"])))
         self._counter = len(self._made)
+        self._bytes = 0  # bytes of the live partials this run knows about
+        self._stopped = False
 
     def add(self, part: tuple[str, str], level: int = 0) -> None:
-        """A finished partial (codes, counts); starts a compaction when its level has a full group."""
+        """A finished partial (codes, counts); starts a compaction when its level has a full group and the
+        partials on disk exceed COMPACT_BYTES."""
         with self._lock:
             if part[0] in self._replaced:
                 return
             self._levels.setdefault(level, []).append(part)
+            self._bytes += sum(os.path.getsize(p) for p in part if os.path.exists(p))
             if self._thread is None or not self._thread.is_alive():
                 self._start()
 
     def _start(self) -> None:
+        if self._bytes <= COMPACT_BYTES or self._stopped:
+            return
         for level, parts in sorted(self._levels.items()):
             if len(parts) >= self.group:
                 batch, self._levels[level] = parts[:self.group], parts[self.group:]
@@ -203,16 +210,27 @@ class Compactor:
             with open(base + ".json.tmp", "w", encoding="utf-8") as f:
                 json.dump(rec, f)
             os.replace(base + ".json.tmp", base + ".json")
+            freed = 0
             for c, n in batch:
                 for path in (c, n):
                     if os.path.exists(path):
+                        freed += os.path.getsize(path)
                         os.remove(path)
             with self._lock:
                 self._replaced.update(c for c, _ in batch)
                 self._levels.setdefault(level + 1, []).append(out)
+                self._bytes += os.path.getsize(out[0]) + os.path.getsize(out[1]) - freed
                 self._start()
         except BaseException as exc:  # reported by finish()
             self._error = exc
+
+    def stop(self) -> None:
+        """No new compactions; wait for the running one (it finishes or leaves its inputs intact)."""
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def finish(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Wait for compactions; the partials that now hold every count: compacted ones plus the rest."""
