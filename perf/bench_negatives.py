@@ -7,7 +7,7 @@
    and `negclip`, same model, batch and data (the synthetic lab world), steps timed after warm-up;
    runs interleaved and repeated.
 
-    python perf/bench_negatives.py [--captions 4000] [--steps 40] [--repeats 3]
+    python perf/bench_negatives.py [--captions 15000] [--steps 40] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def bench_steps(steps: int, repeats: int, workdir: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--captions", type=int, default=4000)
+    ap.add_argument("--captions", type=int, default=15000)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()

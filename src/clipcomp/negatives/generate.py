@@ -397,7 +397,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
                               meta["seconds"], meta["by_type"])
     parts_dir = os.path.join(out, "_parts")
     os.makedirs(parts_dir, exist_ok=True)
-    results = _map_tasks(plan.tasks, opts, parts_dir, progress)
+    tasks = _split_whole_files(plan.tasks, parts_dir)
+    results = _map_tasks(tasks, opts, parts_dir, progress)
     results.sort(key=lambda r: r["tid"])
 
     offsets = np.concatenate([[0], np.cumsum([r["n_rows"] for r in results])[:-1]]).astype(np.int64)
@@ -437,6 +438,31 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
         json.dump(meta, f, indent=2)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type)
+
+
+TASK_ROWS = 8192
+
+
+def _split_whole_files(tasks: list, parts_dir: str) -> list:
+    """A file read as one task (COCO captions JSON, gzip) becomes row groups of a local Parquet copy of its
+    captions, in order, so it is parallel too (rows keep their positions)."""
+    from clipcomp.corpus import ReadTally, Task, iter_texts
+
+    out = []
+    for t in tasks:
+        if t.fmt not in ("coco",) and not t.compressed:
+            out.append(t)
+            continue
+        path = os.path.join(parts_dir, f"whole-{t.tid:06d}.parquet")
+        if not os.path.exists(path):
+            arrays = list(iter_texts(t, ReadTally()))
+            table = pa.table({"caption": pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())})
+            pq.write_table(table, path + ".tmp", row_group_size=TASK_ROWS)
+            os.replace(path + ".tmp", path)
+        n_groups = pq.ParquetFile(path).metadata.num_row_groups
+        out.extend(Task(0, path, "parquet", "caption", row_groups=(g,)) for g in range(n_groups))
+    return [Task(i, t.path, t.fmt, t.column, t.start, t.end, t.row_groups, t.header, t.column_names, t.compressed)
+            for i, t in enumerate(out)]
 
 
 def _map_tasks(tasks, opts: NegativeOptions, parts_dir: str, progress) -> list[dict]:
