@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clipcomp.lab import fmt_mean_ci as fmt  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RENDITIONS = ["clipart", "sketch", "painting", "quickdraw"]
 MAIN = ["sketch", "quickdraw"]  # test domains of the full DG/CG table (CPU budget); cg-high runs for all four
@@ -141,11 +143,6 @@ def mean_ci(vals: list[float]) -> tuple[float, float]:
 
     v = [x for x in vals if x is not None and math.isfinite(x)]
     return mc(v) if v else (float("nan"), float("nan"))
-
-
-def fmt(vals: list[float]) -> str:
-    m, h = mean_ci(vals)
-    return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
 
 
 def main() -> None:

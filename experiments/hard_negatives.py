@@ -167,7 +167,7 @@ METRICS = [("binding_accuracy", "binding"), ("replace_attribute_acc", "replace a
 
 
 def report(out: Path, rows: list[dict], info: dict, args, minutes: float) -> str:
-    from clipcomp.lab import mean_ci
+    from clipcomp.lab import fmt_mean_ci
 
     head = "| arm | " + " | ".join(label for _, label in METRICS) + " |"
     lines = [head, "|" + "---|" * (len(METRICS) + 1)]
@@ -178,8 +178,7 @@ def report(out: Path, rows: list[dict], info: dict, args, minutes: float) -> str
             if not vals:
                 cells.append("—")
                 continue
-            m, h = mean_ci(vals)
-            cells.append(f"{m:.3f} ± {h:.3f}" if np.isfinite(h) else f"{m:.3f}")
+            cells.append(fmt_mean_ci(vals))
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     per_run = ["| arm | seed | " + " | ".join(label for _, label in METRICS) + " | train min |",
                "|" + "---|" * (len(METRICS) + 3)]

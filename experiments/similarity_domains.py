@@ -30,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from clipcomp.lab import fmt_mean_ci as fmt  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RENDITIONS = ["clipart", "sketch", "painting", "quickdraw"]
 TEMPLATES = ["a photo of a {c}", "a clipart of a {c}", "a sketch of a {c}", "a painting of a {c}",
@@ -88,11 +90,6 @@ def mean_ci(v):
 
     v = [x for x in v if x is not None and math.isfinite(x)]
     return mc(v) if v else (float("nan"), float("nan"))
-
-
-def fmt(v):
-    m, h = mean_ci(v)
-    return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
 
 
 def main() -> None:

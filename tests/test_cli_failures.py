@@ -289,7 +289,8 @@ def test_usage_errors_exit_2_with_usage_text(capsys):
 
 
 @pytest.mark.parametrize("cmd", [c for c in COMMANDS if c.name in ("stats build", "eval zeroshot", "train",
-                                                                   "quickstart", "analyze pmi", "bench paste")],
+                                                                   "quickstart", "analyze pmi", "bench paste",
+                                                                   "negatives generate", "eval suite")],
                          ids=lambda c: c.name)
 def test_interrupt_inside_a_command_exits_130_and_says_what_was_kept(cmd, tmp_path, capsys, monkeypatch, stats_dir):
     """KeyboardInterrupt raised inside the command's own work (the first output directory it prepares)."""
@@ -306,7 +307,10 @@ def test_interrupt_inside_a_command_exits_130_and_says_what_was_kept(cmd, tmp_pa
     monkeypatch.setattr(cooccur, "build_stats", interrupted)
     inputs = {"stats build": str(SAMPLE / "captions_val2017.json"), "eval zeroshot": str(SAMPLE / "labels.csv"),
               "train": str(SAMPLE / "captions_val2017.json"), "analyze pmi": str(tmp_path / "r.parquet"),
-              "bench paste": str(SAMPLE / "instances_val2017.json"), "quickstart": ""}
+              "bench paste": str(SAMPLE / "instances_val2017.json"), "quickstart": "",
+              "negatives generate": str(SAMPLE / "captions_val2017.json"), "eval suite": str(tmp_path / "s.json")}
+    (tmp_path / "s.json").write_text(json.dumps({"0": {"filename": "000000000139.jpg", "caption": "a room",
+                                                       "caption2": "a living room", "negative_caption": "a cat"}}))
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -170,6 +170,12 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
 
 
+def fmt_mean_ci(values: list[float]) -> str:
+    """`mean ± half-width` of a 95 % t-interval for a report ("mean" alone from a single value)."""
+    m, h = mean_ci(values)
+    return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
+
+
 def sweep(path: str, progress: bool = True, force: bool = False) -> dict:
     """Run every (cell, seed) of a sweep config (reusing finished cells whose settings match); write the table,
     summary.json and the plot."""

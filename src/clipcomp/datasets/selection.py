@@ -22,15 +22,21 @@ class SelectionData:
     extra: dict[str, list] = field(default_factory=dict)
 
 
-def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
-    """SugarCrepe JSON files ({id: {filename, caption, negative_caption}}), one subset per file."""
-    data = SelectionData("sugarcrepe", [], [], [], [], [])
+def json_files(files: list[str]) -> list[str]:
+    """Files as given, folders replaced by their `*.json` files (sorted): suites keep one subset per file."""
     expanded: list[str] = []
     for f in files:
         if os.path.isdir(f):
             expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
         else:
             expanded.append(f)
+    return expanded
+
+
+def load_sugarcrepe(files: list[str], image_root: str) -> SelectionData:
+    """SugarCrepe JSON files ({id: {filename, caption, negative_caption}}), one subset per file."""
+    data = SelectionData("sugarcrepe", [], [], [], [], [])
+    expanded = json_files(files)
     for path in expanded:
         obj = read_json(path)
         if not isinstance(obj, dict):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from clipcomp.datasets.selection import json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
 from clipcomp.tasks.common import resolve
@@ -24,14 +25,8 @@ class SugarCrepePPData:
 
 
 def load_sugarcrepe_pp(files: list[str], image_root: str) -> SugarCrepePPData:
-    expanded: list[str] = []
-    for f in files:
-        if os.path.isdir(f):
-            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
-        else:
-            expanded.append(f)
     data = SugarCrepePPData("sugarcrepe++")
-    for path in expanded:
+    for path in json_files(files):
         obj = read_json(path)
         items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else None
         if items is None:

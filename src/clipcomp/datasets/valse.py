@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import os
 
-from clipcomp.datasets.selection import SelectionData
+from clipcomp.datasets.selection import SelectionData, json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
 from clipcomp.tasks.common import resolve
 
 
 def load_valse(files: list[str], image_root: str) -> SelectionData:
-    expanded: list[str] = []
-    for f in files:
-        if os.path.isdir(f):
-            expanded.extend(sorted(os.path.join(f, n) for n in os.listdir(f) if n.endswith(".json")))
-        else:
-            expanded.append(f)
     data = SelectionData("valse", [], [], [], [], [])
-    for path in expanded:
+    for path in json_files(files):
         obj = read_json(path)
         if not isinstance(obj, dict):
             raise ClipcompError(f"{path}: expected VALSE JSON {{id: {{image_file, caption, foil(s), ...}}}}")

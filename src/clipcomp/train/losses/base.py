@@ -25,11 +25,15 @@ class TrainingLoss(nn.Module):
     name: ClassVar[str] = ""
     text_fields: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()
+    defaults: ClassVar[dict[str, float]] = {}  # numeric options (`--loss-option K=V`) and their defaults
 
     def __init__(self, rank: int = 0, world_size: int = 1, **options) -> None:
         super().__init__()
-        if options:
-            raise ClipcompError(f"loss {self.name!r} takes no options {', '.join(sorted(options))}")
+        unknown = set(options) - set(self.defaults)
+        if unknown:
+            known = f" (options: {', '.join(self.defaults)})" if self.defaults else " (it takes no options)"
+            raise ClipcompError(f"loss {self.name!r} has no option {', '.join(sorted(unknown))}{known}")
+        self.options = {**self.defaults, **{k: float(v) for k, v in options.items()}}
         self.rank, self.world_size = rank, world_size
         self.log_step = False  # set by the trainer on steps it logs: losses may then measure diagnostics
         self._diagnostics: dict[str, float] = {}

@@ -30,13 +30,10 @@ class CEClipLoss(TrainingLoss):
     name = "ceclip"
     text_fields = ("hard_negatives",)
 
+    defaults = DEFAULTS
+
     def __init__(self, rank: int = 0, world_size: int = 1, **options) -> None:
-        unknown = set(options) - set(DEFAULTS)
-        if unknown:
-            raise ClipcompError(f"loss 'ceclip' has no option {', '.join(sorted(unknown))} "
-                                f"(options: {', '.join(DEFAULTS)})")
-        super().__init__(rank, world_size)
-        self.options = {**DEFAULTS, **{k: float(v) for k, v in options.items()}}
+        super().__init__(rank, world_size, **options)
         self.itm_scale = nn.Parameter(torch.tensor(10.0))
         self.itm_bias = nn.Parameter(torch.tensor(-2.5))
 

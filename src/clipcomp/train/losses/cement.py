@@ -49,13 +49,7 @@ class CementLoss(TrainingLoss):
     text_fields = ("hard_negatives",)
     fields = ("concreteness",)
 
-    def __init__(self, rank: int = 0, world_size: int = 1, **options) -> None:
-        unknown = set(options) - set(DEFAULTS)
-        if unknown:
-            raise ClipcompError(f"loss 'cement' has no option {', '.join(sorted(unknown))} "
-                                f"(options: {', '.join(DEFAULTS)})")
-        super().__init__(rank, world_size)
-        self.options = {**DEFAULTS, **{k: float(v) for k, v in options.items()}}
+    defaults = DEFAULTS
 
     def forward(self, image_features, text_features, logit_scale, hard_negatives_features=None,
                 concreteness=None, **_):
