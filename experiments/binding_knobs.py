@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--report", default=str(ROOT / "docs" / "results" / "binding.md"))
     args = ap.parse_args()
 
-    from clipcomp.lab import load_sections, sweep
+    from clipcomp.pipelines.lab import load_sections, sweep
 
     t0 = time.perf_counter()
     os.chdir(ROOT)

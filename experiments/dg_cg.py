@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipcomp.lab import fmt_mean_ci as fmt  # noqa: E402
+from clipcomp.pipelines.lab import fmt_mean_ci as fmt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDITIONS = ["clipart", "sketch", "painting", "quickdraw"]
@@ -40,7 +40,7 @@ TEMPLATES = ["a photo of a {c}", "a clipart of a {c}", "a sketch of a {c}", "a p
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    from clipcomp.analysis import wilson_interval
+    from clipcomp.analysis.pmi import wilson_interval
 
     return wilson_interval(k, n)
 
@@ -49,7 +49,7 @@ def evaluate(weights: str, model: str, test: str, classes: list[str]) -> dict:
     import pyarrow.parquet as pq
 
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.embed import Embedder
+    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
     from clipcomp.tasks import zeroshot
 
@@ -71,7 +71,7 @@ def collapse(root: Path, r: dict, args, classes: list[str]) -> tuple[float, floa
     import pyarrow.parquet as pq
 
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.embed import Embedder
+    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
     from clipcomp.tasks import zeroshot
 
@@ -88,7 +88,7 @@ def collapse(root: Path, r: dict, args, classes: list[str]) -> tuple[float, floa
 
 def run(root: Path, manifest: str, name: str, setting: str, test_domain: str, seed: int, args, classes,
         domains=None, overlap=0.5) -> dict:
-    from clipcomp.mixtures import MixSpec, mix_build
+    from clipcomp.datasets.mixtures import MixSpec, mix_build
     from clipcomp.train import TrainConfig, train
 
     d = root / "runs" / f"{name}-s{seed}"
@@ -139,7 +139,7 @@ def mech(root: Path, manifest: str, r: dict, args) -> dict:
 
 
 def mean_ci(vals: list[float]) -> tuple[float, float]:
-    from clipcomp.lab import mean_ci as mc
+    from clipcomp.pipelines.lab import mean_ci as mc
 
     v = [x for x in vals if x is not None and math.isfinite(x)]
     return mc(v) if v else (float("nan"), float("nan"))

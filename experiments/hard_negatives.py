@@ -123,8 +123,8 @@ def _top(words: list[str], k: int = 6) -> list[tuple[str, int]]:
 
 
 def run_arm(out: Path, arm: str, loss: str, rank: str | None, seed: int, steps: int, batch: int) -> dict:
-    from clipcomp.evaluate import ModelSpec, eval_retrieval, eval_zeroshot
-    from clipcomp.lab import evaluate_run
+    from clipcomp.tasks.run import ModelSpec, eval_retrieval, eval_zeroshot
+    from clipcomp.pipelines.lab import evaluate_run
     from clipcomp.train.trainer import TrainConfig, train
 
     run = out / "runs" / f"{arm}-s{seed}"
@@ -167,7 +167,7 @@ METRICS = [("binding_accuracy", "binding"), ("replace_attribute_acc", "replace a
 
 
 def report(out: Path, rows: list[dict], info: dict, args, minutes: float) -> str:
-    from clipcomp.lab import fmt_mean_ci
+    from clipcomp.pipelines.lab import fmt_mean_ci
 
     head = "| arm | " + " | ".join(label for _, label in METRICS) + " |"
     lines = [head, "|" + "---|" * (len(METRICS) + 1)]
@@ -197,7 +197,7 @@ def report(out: Path, rows: list[dict], info: dict, args, minutes: float) -> str
 
 def paired(rows: list[dict], arm: str, base: str, key: str) -> tuple[float, float]:
     """Mean paired (same seed) difference arm − base and its 95 % t-interval half-width."""
-    from clipcomp.lab import mean_ci
+    from clipcomp.pipelines.lab import mean_ci
 
     a = {r["seed"]: r[key] for r in rows if r["arm"] == arm}
     b = {r["seed"]: r[key] for r in rows if r["arm"] == base}
@@ -223,7 +223,7 @@ def findings(rows: list[dict]) -> str:
 
 def summary(rows: list[dict]) -> str:
     """What the numbers say, computed from them (no claim beyond the intervals)."""
-    from clipcomp.lab import mean_ci
+    from clipcomp.pipelines.lab import mean_ci
 
     def m(arm, key):
         return mean_ci([r[key] for r in rows if r["arm"] == arm])[0]
@@ -260,7 +260,7 @@ def slipform_section() -> str:
     """Run the end-to-end Slipform recipe on ../shared COCO and describe it (empty without ../shared)."""
     if not (ROOT.parent / "shared" / "data" / "coco_mini").exists():
         return ""
-    from clipcomp.slipform import run_slipform
+    from clipcomp.pipelines.slipform import run_slipform
 
     res = run_slipform(str(ROOT / "experiments" / "slipform_coco.yaml"), str(ROOT / "runs" / "slipform_coco"),
                        progress=False)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def mean_ci(values):
-    from clipcomp.lab import mean_ci as mc
+    from clipcomp.pipelines.lab import mean_ci as mc
 
     vals = [v for v in values if v is not None and math.isfinite(v)]
     return mc(vals) if vals else (float("nan"), float("nan"))
@@ -35,9 +35,9 @@ def main() -> None:
     ap.add_argument("--note", default="", help="A sentence added under the command line (e.g. first-pass times).")
     args = ap.parse_args()
 
-    from clipcomp.miniature.pipeline import QuickstartConfig, run
-    from clipcomp.miniature.report import headline
-    from clipcomp.report import fmt as _f
+    from clipcomp.pipelines.miniature.pipeline import QuickstartConfig, run
+    from clipcomp.pipelines.miniature.report import headline
+    from clipcomp.analysis.report import fmt as _f
 
     os.chdir(ROOT)
     rows, minutes = [], {}

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from clipcomp.lab import fmt_mean_ci as fmt  # noqa: E402
+from clipcomp.pipelines.lab import fmt_mean_ci as fmt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDITIONS = ["clipart", "sketch", "painting", "quickdraw"]
@@ -40,7 +40,7 @@ TEMPLATES = ["a photo of a {c}", "a clipart of a {c}", "a sketch of a {c}", "a p
 
 def evaluate(weights, model, table: pa.Table, classes):
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.embed import Embedder
+    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
     from clipcomp.tasks import zeroshot
 
@@ -86,7 +86,7 @@ def embed(paths: list[str], weights: str, out: Path, model: str):
 
 
 def mean_ci(v):
-    from clipcomp.lab import mean_ci as mc
+    from clipcomp.pipelines.lab import mean_ci as mc
 
     v = [x for x in v if x is not None and math.isfinite(x)]
     return mc(v) if v else (float("nan"), float("nan"))

@@ -57,7 +57,7 @@ def main() -> None:
 
     import torch
 
-    from clipcomp.embed import Embedder
+    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
 
     paths = image_paths(args.images, args.repeat)

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from clipcomp.analysis import analyze, attach_pmi, equal_count_bins, top_bottom_gap, wilson_interval  # noqa: E402
+from clipcomp.analysis.pmi import analyze, attach_pmi, equal_count_bins, top_bottom_gap, wilson_interval  # noqa: E402
 from clipcomp.cli import main  # noqa: E402
 from clipcomp.cooccur import BuildOptions, build_stats  # noqa: E402
 from clipcomp.stats import ConceptStats  # noqa: E402

@@ -37,8 +37,8 @@ def test_stats_functions(nb):
 
 
 def test_eval_functions_and_gather(nb):
-    from clipcomp.evaluate import ModelSpec, eval_binding, eval_retrieval, eval_select, eval_zeroshot
-    from clipcomp.gather import gather_runs, write_table
+    from clipcomp.tasks.run import ModelSpec, eval_binding, eval_retrieval, eval_select, eval_zeroshot
+    from clipcomp.analysis.gather import gather_runs, write_table
 
     spec = ModelSpec(model="clipcomp-tiny", cache_dir=None, loader_workers=0)
     zs = eval_zeroshot(str(SAMPLE / "labels.csv"), str(nb / "zs"), templates="simple", spec=spec, progress=False)
@@ -68,7 +68,7 @@ def test_analyze_functions(nb, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from clipcomp.analyze import analyze_pmi, analyze_vqa
+    from clipcomp.analysis.reports import analyze_pmi, analyze_vqa
 
     caps = ["a dog on the beach", "a cat on a sofa", "a dog and a frisbee", "a man riding a horse",
             "a bowl of fruit on a table", "a car on the street"] * 5
@@ -83,7 +83,7 @@ def test_analyze_functions(nb, tmp_path):
 
 
 def test_train_finetune_sweep_functions(nb, tmp_path):
-    from clipcomp.lab import sweep
+    from clipcomp.pipelines.lab import sweep
     from clipcomp.train import TrainConfig, finetune, train
 
     res = train(TrainConfig(data=COCO, images=IMG, out=str(tmp_path / "t"), model="clipcomp-micro", steps=2,
@@ -103,8 +103,8 @@ def test_train_finetune_sweep_functions(nb, tmp_path):
 
 
 def test_bench_and_model_functions(nb, tmp_path):
-    from clipcomp.benchmarks.genpairs import build_genpairs
-    from clipcomp.benchmarks.paste import build_paste_benchmark
+    from clipcomp.benchgen.genpairs import build_genpairs
+    from clipcomp.benchgen.paste import build_paste_benchmark
     from clipcomp.models import list_models, load_model
 
     gp = build_genpairs(str(nb / "stats"), str(tmp_path / "gp"), ["dog", "car"], per_quantile=1, quantiles=2,
@@ -118,7 +118,7 @@ def test_bench_and_model_functions(nb, tmp_path):
 
 @pytest.mark.slow
 def test_quickstart_function(tmp_path):
-    from clipcomp.miniature.pipeline import QuickstartConfig, run
+    from clipcomp.pipelines.miniature.pipeline import QuickstartConfig, run
 
     s = run(QuickstartConfig(out=str(tmp_path / "qs"), steps=3, n_train=200, per_pair=1, batch_size=16, workers=1,
                              control=False, finetune=False), progress=False)
@@ -126,7 +126,7 @@ def test_quickstart_function(tmp_path):
 
 
 def test_domain_mixture_and_mechanistic_functions(tmp_path):
-    from clipcomp.mixtures import MixSpec, mix_build
+    from clipcomp.datasets.mixtures import MixSpec, mix_build
     from clipcomp.similarity.mechanistic import domain_similarity, list_layers, mech_report
     from clipcomp.synth.domains import DomainSpec, generate_domains
 

@@ -76,7 +76,7 @@ def test_unknown_model_cli(tmp_path, capsys):
 
 
 def test_torchvision_importable_through_compat():
-    from clipcomp.torchvision_compat import PATCHED, ensure_torchvision
+    from clipcomp.models.compat import PATCHED, ensure_torchvision
 
     ensure_torchvision()
     import torchvision

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clipcomp.embed import Embedder  # noqa: E402
+from clipcomp.models.embed import Embedder  # noqa: E402
 from clipcomp.errors import ClipcompError  # noqa: E402
 from clipcomp.models import import_open_clip, load_model, save_model_dir  # noqa: E402
 from clipcomp.tasks import retrieval, selection, zeroshot  # noqa: E402
@@ -123,7 +123,7 @@ def test_retrieval_perfect_when_captions_are_the_images(tmp_path, lm):
     # Constructed case with a known answer: a "model" whose text and image towers agree exactly.
     class Echo:
         def images(self, paths, skip_bad=False):
-            from clipcomp.embed import ImageEmbeddings
+            from clipcomp.models.embed import ImageEmbeddings
 
             e = np.eye(len(paths), dtype=np.float32)
             return ImageEmbeddings(e, np.ones(len(paths), bool))
@@ -165,7 +165,7 @@ def test_generic_selection_manifest(tmp_path, embedder):
 def test_embedding_cache_second_run_and_resume(lm, tmp_path, monkeypatch):
     paths = sorted(str(p) for p in (SAMPLE / "images").iterdir())
     first = Embedder(lm, cache_dir=str(tmp_path / "c"), batch_size=4, num_workers=0, progress=False)
-    import clipcomp.embed as embed_mod
+    import clipcomp.models.embed as embed_mod
 
     monkeypatch.setattr(embed_mod, "FLUSH_ROWS", 4)
     calls = {"n": 0}

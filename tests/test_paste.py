@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_path
 from PIL import Image
 
-from clipcomp.benchmarks import paste
+from clipcomp.benchgen import paste
 from clipcomp.errors import ClipcompError
 
 BUNDLED = Path(__file__).parent / "data" / "coco_sample"

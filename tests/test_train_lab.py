@@ -16,7 +16,8 @@ from clipcomp.synth import CaptionKnobs, WorldConfig  # noqa: E402
 from clipcomp.synth.dataset import DatasetSpec, SynthDataset, generate  # noqa: E402
 from clipcomp.synth.world import COLOUR_RGB, DEFAULT_SHAPES, SHAPES_AVAILABLE  # noqa: E402
 from clipcomp.tasks import binding  # noqa: E402
-from clipcomp.train.trainer import TrainConfig, batch_indices, train  # noqa: E402
+from clipcomp.train.data import batch_indices  # noqa: E402
+from clipcomp.train.trainer import TrainConfig, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_config_errors_are_one_line(tmp_path, capsys):
 
 
 def test_miniature_sweep(tmp_path):
-    from clipcomp.lab import sweep
+    from clipcomp.pipelines.lab import sweep
 
     cfg = tmp_path / "sweep.yaml"
     cfg.write_text(f"""

@@ -7,7 +7,7 @@ import gzip
 import json
 import os
 
-from clipcomp.torchvision_compat import ensure_torchvision
+from clipcomp.models.compat import ensure_torchvision
 
 ensure_torchvision()  # before transformers/diffusers: they import torchvision
 

@@ -26,6 +26,16 @@ RECORD_DIR = ".clipcomp"
 RECORD = "fingerprint.json"
 
 
+def package_version() -> str:
+    """clipcomp's installed version ("0.0.0+src" when run from a source tree without installation)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clipcomp")
+    except PackageNotFoundError:
+        return "0.0.0+src"
+
+
 def atomic_write_text(path: str, text: str) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file."""
     tmp = f"{path}.tmp{os.getpid()}"

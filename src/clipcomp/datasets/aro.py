@@ -17,7 +17,7 @@ import numpy as np
 from clipcomp.datasets.selection import SelectionData
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.tasks.common import resolve
+from clipcomp.datasets.common import resolve
 
 
 def _crop(path: str, box: tuple[float, float, float, float], crop_dir: str) -> str:
@@ -98,7 +98,7 @@ def order_perturbations(doc, rng) -> list[str]:
 def build_order(captions: list[tuple[str, str]], name: str, seed: int = 0) -> SelectionData:
     """COCO-Order / Flickr-Order from (image path, caption) pairs: the caption against its 4 perturbations
     (perturbations that leave the word order unchanged are dropped; an item with none left is skipped)."""
-    from clipcomp.negatives.parse import nlp
+    from clipcomp.nlp import nlp
 
     rng = np.random.default_rng(seed)
     data = SelectionData(name, [], [], [], [], [])

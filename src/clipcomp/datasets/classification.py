@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_table
-from clipcomp.tasks.common import IMAGE_EXTENSIONS, require_columns, resolve
+from clipcomp.datasets.common import IMAGE_EXTENSIONS, require_columns, resolve
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.tasks.common import resolve
+from clipcomp.datasets.common import resolve
 
 
 def default_image_root(json_path: str) -> str | None:

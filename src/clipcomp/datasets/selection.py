@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json, read_table
-from clipcomp.tasks.common import require_columns, resolve
+from clipcomp.datasets.common import require_columns, resolve
 
 
 @dataclass

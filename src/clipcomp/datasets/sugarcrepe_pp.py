@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from clipcomp.datasets.selection import json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.tasks.common import resolve
+from clipcomp.datasets.common import resolve
 
 
 @dataclass

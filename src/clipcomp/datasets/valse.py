@@ -9,7 +9,7 @@ import os
 from clipcomp.datasets.selection import SelectionData, json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.tasks.common import resolve
+from clipcomp.datasets.common import resolve
 
 
 def load_valse(files: list[str], image_root: str) -> SelectionData:

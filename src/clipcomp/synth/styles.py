@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from clipcomp.synth.render import draw_object
-from clipcomp.synth.world import COLOUR_RGB, Obj
+from clipcomp.synth.world import COLOUR_RGB, STYLES, Obj
 
-STYLES = ("natural", "clipart", "sketch", "painting", "quickdraw")
 
 
 def shape_mask(shape: str, box: tuple[int, int, int], resolution: int) -> np.ndarray:

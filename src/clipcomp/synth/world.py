@@ -57,6 +57,11 @@ class Scene:
         return Scene(tuple(objects), self.resolution)
 
 
+# The render styles of clipcomp.synth.styles (named here, the bottom of synth, so world configs check them without
+# importing the renderer).
+STYLES = ("natural", "clipart", "sketch", "painting", "quickdraw")
+
+
 @dataclass
 class WorldConfig:
     """What scenes look like. Every choice is drawn from a seeded generator."""
@@ -75,8 +80,6 @@ class WorldConfig:
 
     def validate(self, where: str = "world") -> None:
         if self.styles is not None:
-            from clipcomp.synth.styles import STYLES
-
             bad = [k for k in self.styles if k not in ("flat", *STYLES)]
             if bad or not self.styles or any(not isinstance(v, (int, float)) or v < 0 for v in self.styles.values()) \
                     or sum(self.styles.values()) <= 0:

@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipcomp.errors import ClipcompError
+from clipcomp.datasets.common import IMAGE_EXTENSIONS, require_columns, resolve
 from clipcomp.io import read_json, read_table
 
 __all__ = ["IMAGE_EXTENSIONS", "TaskResult", "read_json", "read_table", "require_columns", "resolve",
            "write_result"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -30,15 +29,6 @@ class TaskResult:
     extra: dict = field(default_factory=dict)
 
 
-def require_columns(table: pa.Table, columns: list[str], path: str, what: str = "") -> None:
-    missing = [c for c in columns if c not in table.column_names]
-    if missing:
-        raise ClipcompError(f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}"
-                            f"{' ' + what if what else ''} (columns: {', '.join(table.column_names)})")
-
-
-def resolve(path: str, root: str | None) -> str:
-    return path if os.path.isabs(path) or root is None else os.path.join(root, path)
 
 
 def _scalar(v) -> bool:
@@ -57,8 +47,7 @@ def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
     is. Nested metrics (per class, per subset, by number of objects) and the skipped-item list go to
     `details/metrics.json` and `details/skipped.json`, which neither tool mistakes for a result.
     """
-    from clipcomp import __version__
-    from clipcomp.io import atomic_write_json
+    from clipcomp.io import atomic_write_json, package_version
 
     os.makedirs(os.path.join(out_dir, "details"), exist_ok=True)
     tmp = os.path.join(out_dir, f"items.parquet.tmp{os.getpid()}")
@@ -76,7 +65,7 @@ def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
         "model_identity": model_info.get("identity"),
         "device": model_info.get("device"),
         "precision": model_info.get("precision"),
-        "clipcomp_version": __version__,
+        "clipcomp_version": package_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **{k: v for k, v in result.extra.items() if _scalar(v)},
     }

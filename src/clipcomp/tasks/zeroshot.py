@@ -52,7 +52,7 @@ def zero_shot_classifier(embedder, classnames: list[str], templates: list[str]) 
 
 def evaluate(embedder, data: ClassificationData, templates: list[str], skip_bad: bool = False) -> TaskResult:
     if data.arrays is not None:
-        from clipcomp.embed import ImageEmbeddings
+        from clipcomp.models.embed import ImageEmbeddings
 
         arr = embedder.arrays(data.arrays)
         img = ImageEmbeddings(arr, np.ones(len(arr), bool))

@@ -178,6 +178,17 @@ class SynthTrainSet(Dataset):
         return self.maker.make((x - mean) / std, [self.ds.captions[i] for i in rows], values, [])
 
 
+def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
+    """The rows of step `step`: consecutive slices of per-epoch seeded permutations."""
+    start = step * batch
+    out = []
+    while len(out) < batch:
+        epoch, offset = divmod(start + len(out), n)
+        perm = np.random.default_rng([seed, 1_000_003, epoch]).permutation(n)
+        out.extend(perm[offset:offset + batch - len(out)].tolist())
+    return np.array(out, np.int64)
+
+
 class StepBatchSampler:
     """Yields, for steps start..end-1, this rank's share of the step's seeded rows as (row, step) pairs."""
 
@@ -189,7 +200,6 @@ class StepBatchSampler:
         return max(0, self.end - self.start)
 
     def __iter__(self):
-        from clipcomp.train.trainer import batch_indices
 
         for step in range(self.start, self.end):
             rows = batch_indices(step, self.n, self.batch, self.seed)

@@ -19,7 +19,7 @@ def finetune(cfg: TrainConfig, evals: list[tuple[str, str]] | None = None, eval_
     Evaluation results go to OUT/eval/{before,after}-<task>-<n>/ as ordinary run folders (gather them with
     `clipcomp eval gather`); returns {"train": train summary, "evals": [{task, metric, before, after}]}.
     """
-    from clipcomp.evaluate import ModelSpec, run_eval
+    from clipcomp.tasks.run import ModelSpec, run_eval
 
     evals = evals or []
     res = train(cfg, progress=progress, force=force)

@@ -103,15 +103,6 @@ def cosine_lr(step: int, cfg: TrainConfig) -> float:
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
 
 
-def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
-    """The rows of step `step`: consecutive slices of per-epoch seeded permutations."""
-    start = step * batch
-    out = []
-    while len(out) < batch:
-        epoch, offset = divmod(start + len(out), n)
-        perm = np.random.default_rng([seed, 1_000_003, epoch]).permutation(n)
-        out.extend(perm[offset:offset + batch - len(out)].tolist())
-    return np.array(out, np.int64)
 
 
 def _param_groups(model, weight_decay: float):

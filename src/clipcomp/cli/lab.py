@@ -1,0 +1,24 @@
+"""`clipcomp lab`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+lab_app = typer.Typer(help="Experiments: sweeps over data knobs.", no_args_is_help=True)
+
+
+@lab_app.command("sweep")
+def lab_sweep(config: Annotated[str, typer.Argument(help="YAML/TOML with world/captions/dataset/train + sweep.")],
+              quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+              force: Annotated[bool, typer.Option(help="Recompute cells whose settings changed.")] = False) -> None:
+    """Run a knob grid (or named cells) × seeds with the same step budget; results table + plot."""
+    from clipcomp.pipelines.lab import sweep
+
+    res = sweep(config, progress=not quiet, force=force)
+    console.print(res["table"])

@@ -1,0 +1,66 @@
+"""`clipcomp negatives`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+negatives_app = typer.Typer(help="Concreteness-guided hard-negative captions (ConcretePlant).", no_args_is_help=True)
+
+
+@negatives_app.command("generate")
+def negatives_generate_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Caption files, folders, globs or URLs (any source "
+                                                     "`stats build` reads).")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")],
+    text_column: Annotated[str | None, typer.Option(help="Text column name or 0-based index.")] = None,
+    types: Annotated[str, typer.Option(help="Comma list of replace-obj,replace-att,replace-rel,swap-obj,swap-att,"
+                                            "add-obj,add-att.")] = "replace-obj,replace-att,replace-rel,swap-obj,"
+                                                                   "swap-att,add-obj,add-att",
+    rank: Annotated[str, typer.Option(help="Which span is perturbed: concreteness|random|least-concrete.")]
+    = "concreteness",
+    per_caption: Annotated[int, typer.Option(help="Negatives per caption (≥ 1).", min=1)] = 1,
+    stats: Annotated[str | None, typer.Option(help="ConceptStats directory: plausibility-matched replacements.")]
+    = None,
+    candidates: Annotated[str, typer.Option(help="Replacement words: auto|wordnet|stats|both (stats: the corpus's "
+                                                 "concepts of the same part of speech; needs --stats).")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes (≥ 1).", min=1)] = 1,
+    limit: Annotated[int | None, typer.Option(help="Only the first N captions of each task (≥ 1).", min=1)] = None,
+    force: Annotated[bool, typer.Option(help="Replace other results in OUT.")] = False,
+) -> None:
+    """Write OUT/negatives.parquet (+ unperturbable.parquet, meta.json). → negatives.generate_negatives"""
+    from clipcomp.negatives import NegativeOptions, generate_negatives
+
+    opts = NegativeOptions(types=tuple(t.strip() for t in types.split(",") if t.strip()), rank=rank,
+                           per_caption=per_caption, stats=stats, candidates=candidates, seed=seed, workers=workers,
+                           text_column=text_column, limit=limit, force=force)
+    res = generate_negatives(inputs, out, opts)
+    console.print(f"{out}/negatives.parquet: {res.n_negatives:,} negatives of {res.n_captions:,} captions "
+                  f"({res.n_unperturbable:,} with nothing perturbable, listed in unperturbable.parquet); "
+                  f"{res.captions_per_second:,.0f} captions/s")
+    console.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(res.by_type.items())))
+
+
+@negatives_app.command("check")
+def negatives_check_cmd(
+    negatives: Annotated[str, typer.Argument(help="A negatives.parquet (or the folder holding it).")],
+    stats: Annotated[str | None, typer.Option(help="ConceptStats of the training corpus (PMI scorer).")] = None,
+    corpus: Annotated[str | None, typer.Option(help="Captions for the bigram LM (default: the negatives' "
+                                                    "captions).")] = None,
+    out: Annotated[str | None, typer.Option("-o", "--out", help="Write the report as JSON here.")] = None,
+) -> None:
+    """Blind-text check: how often a text-only scorer prefers the caption (50 % = undetectable).
+    → negatives.blind.blind_check"""
+    from clipcomp.negatives.check import run_check
+
+    report = run_check(negatives, stats, corpus, out)
+    for scorer, rep in report.items():
+        a = rep["all"]
+        console.print(f"{scorer:>10}: {a['accuracy']:.1%} [{a['ci95'][0]:.1%}, {a['ci95'][1]:.1%}] of {a['n']:,} "
+                      "pairs  (" + ", ".join(f"{t} {r['accuracy']:.0%}" for t, r in rep["by_type"].items()) + ")")

@@ -1,0 +1,253 @@
+"""Experiment runner: generate → train → probe binding, over a grid of knob values (or named cells), with
+repeats over seeds and the same step budget everywhere; a results table and a plot at the end.
+
+Config sections: `world`, `captions`, `dataset`, `train` (the base), and `sweep`:
+
+    sweep:
+      out: runs/sweep
+      seeds: [0, 1]
+      eval_scenes: 500                 # held-out test scenes probed per run
+      grid:                            # every combination of these overrides ...
+        captions.attribute_density: [1.0, 0.5, 0.25]
+      cells:                           # ... or named cells of overrides
+        dense: {}
+        sparse: {captions.attribute_density: 0.25}
+
+Finished runs are kept (`runs/<cell>-s<seed>/binding.json`) and skipped when the sweep is run again.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from clipcomp.config import build, check_sections, read_config
+from clipcomp.errors import ClipcompError
+from clipcomp.synth.captions import CaptionKnobs
+from clipcomp.synth.dataset import DatasetSpec
+from clipcomp.synth.world import WorldConfig
+from clipcomp.train.trainer import TrainConfig
+
+SECTIONS = ("world", "captions", "dataset", "train", "sweep", "eval")
+_CLASSES = {"world": WorldConfig, "captions": CaptionKnobs, "dataset": DatasetSpec, "train": TrainConfig}
+
+
+@dataclass
+class SweepConfig:
+    out: str = "runs/sweep"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    eval_scenes: int = 500
+    grid: dict | None = None
+    cells: dict | None = None
+
+    def validate(self, where: str = "sweep") -> None:
+        if not self.seeds:
+            raise ClipcompError(f"{where}.seeds: at least one seed")
+        if (self.grid is None) == (self.cells is None):
+            raise ClipcompError(f"{where}: give exactly one of 'grid' or 'cells'")
+        if self.eval_scenes < 1:
+            raise ClipcompError(f"{where}.eval_scenes must be ≥ 1")
+
+
+def load_sections(path: str) -> dict:
+    raw = read_config(path)
+    check_sections(raw, SECTIONS, path)
+    return raw
+
+
+def parse(raw: dict, path: str) -> dict:
+    """Section objects from a raw mapping (validated)."""
+    out = {name: build(cls, raw.get(name), name, path) for name, cls in _CLASSES.items()}
+    return out
+
+
+def _override(raw: dict, overrides: dict, path: str) -> dict:
+    new = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if "." not in key:
+            raise ClipcompError(f"{path}: override {key!r} must be 'section.key' (e.g. captions.completeness)")
+        section, name = key.split(".", 1)
+        if section not in _CLASSES:
+            raise ClipcompError(f"{path}: override {key!r}: unknown section {section!r}")
+        new.setdefault(section, {})
+        new[section][name] = value
+    return new
+
+
+def cells_of(raw: dict, sweep: SweepConfig, path: str) -> list[tuple[str, dict]]:
+    if sweep.cells is not None:
+        items = list(sweep.cells.items())
+    else:
+        keys = list(sweep.grid)
+        for k in keys:
+            if not isinstance(sweep.grid[k], list) or not sweep.grid[k]:
+                raise ClipcompError(f"{path}: sweep.grid.{k} must be a non-empty list of values")
+        items = [(",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo, strict=True)),
+                  dict(zip(keys, combo, strict=True))) for combo in itertools.product(*(sweep.grid[k] for k in keys))]
+    for name, ov in items:
+        if not isinstance(ov, dict):
+            raise ClipcompError(f"{path}: sweep.cells.{name} must be a mapping of overrides")
+        parse(_override(raw, ov, path), path)  # validate every cell before running any
+    return items
+
+
+def _data_key(sections: dict, seed: int) -> str:
+    d = {k: dataclasses.asdict(sections[k]) for k in ("world", "captions")}
+    spec = dataclasses.asdict(sections["dataset"])
+    d["dataset"] = {k: v for k, v in spec.items() if k not in ("out", "workers", "seed")}
+    d["seed"] = seed
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_cell(raw: dict, name: str, overrides: dict, seed: int, sweep: SweepConfig, path: str,
+             progress: bool = True, force: bool = False) -> dict:
+    """One (cell, seed): generate → train → probe. A finished cell is reused only when its fingerprint (every
+    setting of the cell, the seed and the probe count) matches; a changed cell stops with one line, or is
+    recomputed with `force`."""
+    from clipcomp.io import atomic_write_json, prepare_output
+    from clipcomp.synth.dataset import generate
+
+    sections = parse(_override(raw, overrides, path), path)
+    run_dir = os.path.join(sweep.out, "runs", f"{_safe(name)}-s{seed}")
+    result_path = os.path.join(run_dir, "binding.json")
+    settings = {k: dataclasses.asdict(v) for k, v in sections.items()}
+    settings["dataset"] = {k: v for k, v in settings["dataset"].items() if k not in ("out", "workers")}
+    settings["train"] = {k: v for k, v in settings["train"].items() if k not in ("out", "data", "workers", "threads")}
+    settings.update({"seed": seed, "eval_scenes": sweep.eval_scenes})
+    state = prepare_output(run_dir, "lab sweep cell", settings, force=force, markers=("binding.json",))
+    if state.reuse and os.path.exists(result_path):
+        with open(result_path, encoding="utf-8") as f:
+            return json.load(f)
+    spec = sections["dataset"]
+    spec.seed = seed
+    spec.n_test = max(spec.n_test, sweep.eval_scenes)
+    spec.out = os.path.join(sweep.out, "data", _data_key(sections, seed))
+    generate(sections["world"], sections["captions"], spec, progress=progress)
+    tcfg = sections["train"]
+    tcfg.data, tcfg.out, tcfg.seed = spec.out, os.path.join(run_dir, "train"), seed
+    from clipcomp.train.trainer import train
+
+    summary = train(tcfg, progress=progress, force=force)
+    metrics = evaluate_run(tcfg, spec.out, sweep.eval_scenes, seed)
+    row = {"cell": name, "seed": seed, "overrides": overrides, "steps": tcfg.steps, "batch_size": tcfg.batch_size,
+           "train_seconds": summary["seconds"], "images_per_s": summary["images_per_s"], **metrics}
+    atomic_write_json(result_path, row)
+    return row
+
+
+def evaluate_run(tcfg: TrainConfig, data_dir: str, n_scenes: int, seed: int) -> dict:
+    """Binding probes of a trained run on the first `n_scenes` held-out test scenes."""
+    from clipcomp.models.embed import Embedder
+    from clipcomp.models import load_model
+    from clipcomp.tasks import binding
+
+    lm = load_model(tcfg.model, os.path.join(tcfg.out, "final.pt"), device=tcfg.device)
+    res = binding.evaluate_dataset(Embedder(lm, cache_dir=None, progress=False), data_dir, n_scenes, "test", seed)
+    return {k: v for k, v in res.metrics.items() if k != "by_n_objects"}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of a 95% t-interval (NaN for a single value: no interval from one seed)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float(v.mean()), float("nan")
+    from scipy import stats
+
+    return float(v.mean()), float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+
+
+def fmt_mean_ci(values: list[float]) -> str:
+    """`mean ± half-width` of a 95 % t-interval for a report ("mean" alone from a single value)."""
+    m, h = mean_ci(values)
+    return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
+
+
+def sweep(path: str, progress: bool = True, force: bool = False) -> dict:
+    """Run every (cell, seed) of a sweep config (reusing finished cells whose settings match); write the table,
+    summary.json and the plot."""
+    raw = load_sections(path)
+    sw = build(SweepConfig, raw.get("sweep"), "sweep", path)
+    parse(raw, path)
+    cells = cells_of(raw, sw, path)
+    os.makedirs(sw.out, exist_ok=True)
+    rows = []
+    for name, ov in cells:
+        for seed in sw.seeds:
+            rows.append(run_cell(raw, name, ov, seed, sw, path, progress, force))
+    return write_sweep_report(rows, cells, sw)
+
+
+def write_sweep_report(rows: list[dict], cells: list[tuple[str, dict]], sw: SweepConfig) -> dict:
+    table = pa.Table.from_pylist([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
+                                  for r in rows])
+    pq.write_table(table, os.path.join(sw.out, "results.parquet"))
+    probes = ("binding_accuracy", "replace_attribute_acc", "replace_object_acc", "t2i_swap_attribute_acc")
+    summary = []
+    for name, ov in cells:
+        rs = [r for r in rows if r["cell"] == name]
+        entry = {"cell": name, "overrides": ov, "n_seeds": len(rs)}
+        for p in probes:
+            entry[p], entry[p + "_ci"] = mean_ci([r[p] for r in rs])
+        summary.append(entry)
+    lines = ["| cell | overrides | seeds | binding (attr. swap, i→t) | replace attr. | replace object | "
+             "swap, t→i |", "|---|---|---:|---:|---:|---:|---:|"]
+    for e in summary:
+        ov = ", ".join(f"{k}={v}" for k, v in e["overrides"].items()) or "(base)"
+        vals = " | ".join(f"{e[p]:.3f} ± {e[p + '_ci']:.3f}" if e["n_seeds"] > 1 else f"{e[p]:.3f}" for p in probes)
+        lines.append(f"| {e['cell']} | {ov} | {e['n_seeds']} | {vals} |")
+    md = "\n".join(lines) + "\n"
+    with open(os.path.join(sw.out, "results.md"), "w", encoding="utf-8") as f:
+        f.write(md)
+    with open(os.path.join(sw.out, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    plot_sweep(summary, rows, sw, os.path.join(sw.out, "binding.png"))
+    return {"summary": summary, "table": md, "rows": rows}
+
+
+def plot_sweep(summary: list[dict], rows: list[dict], sw: SweepConfig, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
+    err = [float(np.nan_to_num(e["binding_accuracy_ci"])) for e in summary]
+    single_knob = sw.grid is not None and len(sw.grid) == 1
+    if single_knob:
+        knob = next(iter(sw.grid))
+        xs = [e["overrides"][knob] for e in summary]
+        ax.errorbar(xs, [e["binding_accuracy"] for e in summary], yerr=err,
+                    marker="o", capsize=3, label="binding (attribute swap)")
+        for r in rows:
+            ax.plot(r["overrides"][knob], r["binding_accuracy"], "k.", alpha=0.4)
+        ax.set_xlabel(knob)
+    else:
+        xs = np.arange(len(summary))
+        ax.bar(xs, [e["binding_accuracy"] for e in summary], yerr=err,
+               capsize=3, color="#4C72B0", label="binding (attribute swap)")
+        for i, e in enumerate(summary):
+            pts = [r["binding_accuracy"] for r in rows if r["cell"] == e["cell"]]
+            ax.plot([i] * len(pts), pts, "k.", alpha=0.6)
+        ax.set_xticks(xs, [e["cell"] for e in summary], rotation=20, fontsize=8)
+    ax.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="chance")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("binding accuracy (held-out scenes)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
