@@ -49,8 +49,8 @@ def evaluate(weights: str, model: str, test: str, classes: list[str]) -> dict:
     import pyarrow.parquet as pq
 
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
+    from clipcomp.models.embed import Embedder
     from clipcomp.tasks import zeroshot
 
     t = pq.read_table(test)
@@ -71,8 +71,8 @@ def collapse(root: Path, r: dict, args, classes: list[str]) -> tuple[float, floa
     import pyarrow.parquet as pq
 
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
+    from clipcomp.models.embed import Embedder
     from clipcomp.tasks import zeroshot
 
     d = root / "runs" / f"{r['name']}-s{r['seed']}"

@@ -123,8 +123,8 @@ def _top(words: list[str], k: int = 6) -> list[tuple[str, int]]:
 
 
 def run_arm(out: Path, arm: str, loss: str, rank: str | None, seed: int, steps: int, batch: int) -> dict:
-    from clipcomp.tasks.run import ModelSpec, eval_retrieval, eval_zeroshot
     from clipcomp.pipelines.lab import evaluate_run
+    from clipcomp.tasks.run import ModelSpec, eval_retrieval, eval_zeroshot
     from clipcomp.train.trainer import TrainConfig, train
 
     run = out / "runs" / f"{arm}-s{seed}"

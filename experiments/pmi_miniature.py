@@ -35,9 +35,9 @@ def main() -> None:
     ap.add_argument("--note", default="", help="A sentence added under the command line (e.g. first-pass times).")
     args = ap.parse_args()
 
+    from clipcomp.analysis.report import fmt as _f
     from clipcomp.pipelines.miniature.pipeline import QuickstartConfig, run
     from clipcomp.pipelines.miniature.report import headline
-    from clipcomp.analysis.report import fmt as _f
 
     os.chdir(ROOT)
     rows, minutes = [], {}

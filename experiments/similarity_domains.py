@@ -40,8 +40,8 @@ TEMPLATES = ["a photo of a {c}", "a clipart of a {c}", "a sketch of a {c}", "a p
 
 def evaluate(weights, model, table: pa.Table, classes):
     from clipcomp.datasets.classification import ClassificationData
-    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
+    from clipcomp.models.embed import Embedder
     from clipcomp.tasks import zeroshot
 
     labels = np.array([classes.index(c) for c in table.column("class").to_pylist()])

@@ -57,8 +57,8 @@ def main() -> None:
 
     import torch
 
-    from clipcomp.models.embed import Embedder
     from clipcomp.models import load_model
+    from clipcomp.models.embed import Embedder
 
     paths = image_paths(args.images, args.repeat)
     lm = load_model(args.model, args.pretrained, device=args.device)

@@ -37,8 +37,8 @@ def test_stats_functions(nb):
 
 
 def test_eval_functions_and_gather(nb):
-    from clipcomp.tasks.run import ModelSpec, eval_binding, eval_retrieval, eval_select, eval_zeroshot
     from clipcomp.analysis.gather import gather_runs, write_table
+    from clipcomp.tasks.run import ModelSpec, eval_binding, eval_retrieval, eval_select, eval_zeroshot
 
     spec = ModelSpec(model="clipcomp-tiny", cache_dir=None, loader_workers=0)
     zs = eval_zeroshot(str(SAMPLE / "labels.csv"), str(nb / "zs"), templates="simple", spec=spec, progress=False)

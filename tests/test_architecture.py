@@ -12,7 +12,7 @@ ROOT = pathlib.Path(clipcomp.__file__).parent
 
 # Layer of each top-level unit (package or module): a unit may import only units of its own layer or below.
 LAYERS = {
-    4: ("cli",),
+    4: ("cli", "__main__"),
     3: ("pipelines",),
     2: ("tasks", "train", "analysis", "similarity", "negatives", "benchgen"),
     1: ("datasets", "synth", "stats", "cooccur", "corpus", "concepts", "models"),

@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from clipcomp.models.embed import Embedder  # noqa: E402
 from clipcomp.errors import ClipcompError  # noqa: E402
 from clipcomp.models import import_open_clip, load_model, save_model_dir  # noqa: E402
+from clipcomp.models.embed import Embedder  # noqa: E402
 from clipcomp.tasks import retrieval, selection, zeroshot  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "coco_sample"

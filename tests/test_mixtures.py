@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_cli
 
-from clipcomp.errors import ClipcompError
 from clipcomp.datasets.mixtures import SETTINGS, MixSpec, build_mixture, read_domainnet_lists
+from clipcomp.errors import ClipcompError
 
 CLASSES = [f"c{i}" for i in range(10)]
 DOMAINS = ["real", "clipart", "sketch", "painting", "quickdraw"]

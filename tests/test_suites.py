@@ -63,8 +63,8 @@ def test_winoground_loader_and_scores(tmp_path):
     (tmp_path / "examples.jsonl").write_text("\n".join(lines) + "\n")
     data = load_winoground(str(tmp_path / "examples.jsonl"))
     assert len(data.ids) == 4 and all(Path(p).exists() for pair in data.images for p in pair)
-    from clipcomp.tasks.run import ModelSpec
     from clipcomp.pipelines.suites import eval_suite
+    from clipcomp.tasks.run import ModelSpec
 
     summary = eval_suite("winoground", str(tmp_path / "examples.jsonl"), str(tmp_path / "out"),
                          spec=ModelSpec(model="clipcomp-micro", cache_dir=None), progress=False)
@@ -83,8 +83,8 @@ def test_sugarcrepe_pp_loader_and_scoring(tmp_path):
     (tmp_path / "swap_obj.json").write_text(json.dumps(obj))
     data = load_sugarcrepe_pp([str(tmp_path)], str(IMAGES))
     assert len(data.ids) == len(items) and data.subsets[0] == "swap_obj"
-    from clipcomp.tasks.run import ModelSpec
     from clipcomp.pipelines.suites import eval_suite, summary_columns
+    from clipcomp.tasks.run import ModelSpec
 
     eval_suite("sugarcrepe++", str(tmp_path), str(tmp_path / "out"), str(IMAGES),
                ModelSpec(model="clipcomp-micro", cache_dir=None), progress=False)

@@ -95,7 +95,7 @@ class _Oracle:
 
 
 def test_probes_known_answers(small_data):
-    from clipcomp.synth.captions import swap_colours
+    from clipcomp.synth.negatives import swap_colours
     from clipcomp.synth.render import render_scene
 
     ds = SynthDataset(small_data, "test")

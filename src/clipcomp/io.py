@@ -10,6 +10,7 @@ The record lives in a sub-folder so that tools reading every `*.json` of a run f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,12 +19,18 @@ from typing import Any
 
 from clipcomp.errors import ClipcompError, file_sha256
 
-__all__ = ["atomic_write_json", "atomic_write_text", "check_input_file", "file_sha256", "fingerprint",
-           "prepare_output", "read_json", "read_table", "read_text", "OutputState"]
+__all__ = ["atomic_output", "atomic_write_json", "new_figure", "save_figure", "atomic_write_text",
+           "check_input_file", "file_sha256", "fingerprint", "prepare_output", "read_json", "read_table",
+           "read_text", "OutputState"]
 
 CURRENT_OUTPUTS: list[str] = []  # output directories prepared by this process (the CLI names them on Ctrl-C)
 RECORD_DIR = ".clipcomp"
 RECORD = "fingerprint.json"
+
+
+def cache_root() -> str:
+    """Where derived files that outlive a run are kept: $CLIPCOMP_DATA_CACHE or ~/.cache/clipcomp."""
+    return os.environ.get("CLIPCOMP_DATA_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "clipcomp"))
 
 
 def package_version() -> str:
@@ -34,6 +41,49 @@ def package_version() -> str:
         return version("clipcomp")
     except PackageNotFoundError:
         return "0.0.0+src"
+
+
+@contextlib.contextmanager
+def atomic_output(path: str):
+    """Write a file atomically: yields a temporary path beside `path` (same extension, so writers that look at
+    it — NumPy, PIL, matplotlib — pick the right format); on success it replaces `path` in one rename, on any
+    error the temporary file is removed and `path` is untouched. A reader never sees half a file::
+
+        with atomic_output(out / "items.parquet") as tmp:
+            pq.write_table(table, tmp)
+    """
+    path = os.fspath(path)
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp{os.getpid()}{ext}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, **subplots):
+    """(figure, axes) from matplotlib's file-only backend — the one figure set-up every plot uses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, **subplots)
+
+
+def save_figure(fig, path: str, **savefig) -> str:
+    """Write a figure atomically (its format from the suffix) and free it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, **savefig)
+    finally:
+        plt.close(fig)
+    return path
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -135,7 +135,7 @@ class PairsWriter:
             json.dump({"rows": self.rows, "n_concepts": n_concepts, "dtype": "<i8",
                        "files": list(INDEX_FILES)}, f)
         del codes, counts, tcodes, tcounts
-        os.replace(self.path + ".tmp", self.path)
+        os.replace(self.path + ".tmp", self.path)  # a streaming writer: opened in __init__, committed here
         import shutil
 
         shutil.rmtree(self.index, ignore_errors=True)
@@ -173,10 +173,11 @@ def write_pairs(path: str, chunks: Iterable[tuple[np.ndarray, np.ndarray]], conc
 
 
 def write_concepts(path: str, concepts: pa.Array, counts: np.ndarray) -> None:
-    tmp = path + ".tmp"
-    pq.write_table(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), tmp,
-                   compression="zstd")
-    os.replace(tmp, path)
+    from clipcomp.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        pq.write_table(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), tmp,
+                       compression="zstd")
 
 
 @dataclass(frozen=True)

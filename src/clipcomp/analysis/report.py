@@ -7,6 +7,7 @@ import math
 import os
 
 from clipcomp.analysis.pmi import PMIAnalysis
+from clipcomp.io import atomic_write_json, atomic_write_text
 
 
 def fmt(v, digits: int = 3) -> str:
@@ -23,12 +24,9 @@ def fmt_ci(ci, digits: int = 3) -> str:
 def plot_curve(res: PMIAnalysis, path: str, title: str, ylabel: str = "accuracy",
                extra: list[tuple[str, list[dict]]] | None = None) -> str:
     """Accuracy per equal-count PMI bin, Wilson 95% CIs as error bars; r and the 5% gap in the legend."""
-    import matplotlib
+    from clipcomp.io import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    fig, ax = new_figure(figsize=(6.4, 4.2), dpi=150)
     if res.at_chance:
         label = f"{ylabel} (at chance {fmt(res.chance, 2)}: r and gap not meaningful)"
     else:
@@ -52,8 +50,7 @@ def plot_curve(res: PMIAnalysis, path: str, title: str, ylabel: str = "accuracy"
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -106,9 +103,7 @@ def write_report(res: PMIAnalysis, out_dir: str, title: str, context: dict | Non
     os.makedirs(out_dir, exist_ok=True)
     png = plot_curve(res, os.path.join(out_dir, "pmi_curve.png"), title)
     md_path = os.path.join(out_dir, "report.md")
-    with open(md_path, "w", encoding="utf-8") as f:
-        f.write(markdown(res, title, os.path.basename(png), context))
+    atomic_write_text(md_path, markdown(res, title, os.path.basename(png), context))
     js = os.path.join(out_dir, "analysis.json")
-    with open(js, "w", encoding="utf-8") as f:
-        json.dump({**res.as_dict(), **(extra_json or {}), "context": context or {}}, f, indent=2, default=float)
+    atomic_write_json(js, {**res.as_dict(), **(extra_json or {}), "context": context or {}})
     return {"report": md_path, "plot": png, "json": js}

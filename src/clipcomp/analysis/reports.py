@@ -54,8 +54,8 @@ def analyze_pmi(results: str, stats: str | None = None, out: str = "runs/analysi
                 seed: int = 0, chance: float | None = None, force: bool = False):
     """Accuracy vs PMI: r with bootstrap CIs, equal-count PMI bins, top−bottom gap, partial r, chance check."""
     from clipcomp.analysis.pmi import analyze_given_pmi, analyze_results
-    from clipcomp.io import prepare_output
     from clipcomp.analysis.report import write_report
+    from clipcomp.io import prepare_output
     from clipcomp.stats import ConceptStats
 
     if bins < 1:
@@ -109,11 +109,11 @@ def analyze_vqa(questions: str, stats: str, annotations: str | None = None, pred
                 out: str = "runs/vqa", bins: int = 10, tail: float = 0.05, boot: int = 1000, seed: int = 0,
                 force: bool = False):
     """VQA accuracy vs mean PMI of question+answer concepts, and the yes-bias vs PMI; report.md + plot."""
-    from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
     from clipcomp.analysis.report import fmt, markdown, plot_curve
-    from clipcomp.stats import ConceptStats
     from clipcomp.analysis.vqa import analyze_vqa as _analyze
     from clipcomp.analysis.vqa import load_vqa
+    from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
+    from clipcomp.stats import ConceptStats
 
     if bins < 1:
         raise ClipcompError(f"--bins must be ≥ 1 (got {bins})")

@@ -18,9 +18,9 @@ def accuracy_vs_similarity(results: str, test_emb: str, train_emb: str, out: str
                            correct_column: str = "correct", bins: int = 10, tail: float = 0.05, boot: int = 1000,
                            seed: int = 0, force: bool = False):
     from clipcomp.analysis.pmi import analyze
+    from clipcomp.analysis.report import fmt, fmt_ci
     from clipcomp.analysis.reports import read_results
     from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
-    from clipcomp.analysis.report import fmt, fmt_ci
     from clipcomp.similarity.embeddings import open_embeddings
     from clipcomp.similarity.knn import check_compatible, nearest_similarity
 
@@ -63,12 +63,9 @@ def accuracy_vs_similarity(results: str, test_emb: str, train_emb: str, out: str
 
 
 def _plot(res, path: str) -> None:
-    import matplotlib
+    from clipcomp.io import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=140)
+    fig, ax = new_figure(figsize=(6.0, 4.0), dpi=140)
     x = [b["pmi_mean"] for b in res.bins]
     y = [b["accuracy"] for b in res.bins]
     err = [[max(0.0, b["accuracy"] - b["ci_low"]) for b in res.bins],
@@ -80,5 +77,4 @@ def _plot(res, path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

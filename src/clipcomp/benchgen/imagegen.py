@@ -7,7 +7,6 @@ and size are real options passed to the pipeline (the published builder hard-cod
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output, atomic_write_json
 
 
 class DiffusersImageGenerator:
@@ -93,8 +93,8 @@ def generate_images(manifest: pa.Table, out_dir: str, generator: DiffusersImageG
             images = generator.draw([captions[i] for i in rows], [item_seed(seed, i) for i in rows])
             for i, img in zip(rows, images, strict=True):
                 final = os.path.join(out_dir, paths[i])
-                img.save(final + ".tmp.png")
-                os.replace(final + ".tmp.png", final)  # a file on disk is always a whole image
+                with atomic_output(final) as tmp:  # a file on disk is always a whole image
+                    img.save(tmp, format="PNG")
             bar.update(len(rows))
     table = manifest
     for name in ("path", "image_seed"):
@@ -104,8 +104,8 @@ def generate_images(manifest: pa.Table, out_dir: str, generator: DiffusersImageG
         "image_seed", pa.array([item_seed(seed, i) for i in range(len(paths))], pa.int64()))
     pq.write_table(table, os.path.join(out_dir, "manifest.parquet"))
     seconds = time.perf_counter() - t0
-    with open(os.path.join(out_dir, "imagegen.json"), "w", encoding="utf-8") as f:
-        json.dump({"model": os.path.abspath(generator.model_path), "steps": generator.steps,
-                   "guidance": generator.guidance, "height": generator.height, "width": generator.width,
-                   "seed": seed, "drawn": len(todo), "kept": len(paths) - len(todo), "seconds": seconds}, f, indent=2)
+    atomic_write_json(os.path.join(out_dir, "imagegen.json"),
+                      {"model": os.path.abspath(generator.model_path), "steps": generator.steps,
+                       "guidance": generator.guidance, "height": generator.height, "width": generator.width,
+                       "seed": seed, "drawn": len(todo), "kept": len(paths) - len(todo), "seconds": seconds})
     return table

@@ -76,7 +76,7 @@ def _not_utf8(text: str) -> bool:
         return True
 
 
-def _os_error_line(exc: OSError) -> str:
+def _osvalidation_error_line(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "input"
     what = exc.strerror or type(exc).__name__
     if isinstance(exc, IsADirectoryError):
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {_osvalidation_error_line(exc)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - last line of defence for the one-line promise
         if debug:

@@ -17,12 +17,14 @@ from clipcomp.cli.options import (
     LoaderOpt,
     ModelOpt,
     OutOpt,
+    OverridesArg,
     PrecisionOpt,
     PretrainedOpt,
     QuietOpt,
     SeedOpt,
     SkipOpt,
 )
+from clipcomp.tasks.registry import SUITES
 
 console = Console()
 
@@ -32,7 +34,7 @@ eval_app = typer.Typer(help="Evaluate a model: zero-shot classification, retriev
 
 
 def _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed):
-    from clipcomp.tasks.run import ModelSpec
+    from clipcomp.models import ModelSpec
 
     return ModelSpec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed)
 
@@ -106,9 +108,7 @@ def eval_select(
 
 @eval_app.command("suite")
 def eval_suite_cmd(
-    suite: Annotated[str, typer.Argument(help="sugarcrepe|sugarcrepe++|aro-vg-relation|aro-vg-attribution|"
-                                              "coco-order|flickr-order|valse|winoground|zeroshot|retrieval|"
-                                              "linear-probe")],
+    suite: Annotated[str, typer.Argument(help="A registered suite: " + " | ".join(SUITES) + ".")],
     path: Annotated[str, typer.Argument(help="The suite's data in its official format (file or folder).")],
     out: OutOpt = "runs/suite",
     images: Annotated[str | None, typer.Option(help="Image folder of the suite.")] = None,
@@ -116,16 +116,17 @@ def eval_suite_cmd(
     precision: PrecisionOpt = "auto", batch_size: BatchOpt = 64, loader_workers: LoaderOpt = None,
     cache_dir: CacheOpt = "default", seed: SeedOpt = 0, force: ForceOpt = False, quiet: QuietOpt = False,
 ) -> None:
-    """One compositionality suite (or zero-shot / retrieval / linear probe) for one model. → suites.eval_suite"""
-    from clipcomp.pipelines.suites import eval_suite
+    """One registered suite or task for one model. → tasks.run.run_suite"""
+    from clipcomp.tasks.run import run_suite
 
     spec = _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed)
-    _print_summary(eval_suite(suite, path, out, images, spec, {"seed": seed}, force, not quiet), out)
+    _print_summary(run_suite(suite, path, out, images, spec, {"seed": seed}, force, not quiet), out)
 
 
 @eval_app.command("suites")
 def eval_suites_cmd(
     config: Annotated[str, typer.Argument(help="YAML/TOML with `models:` and `suites:` lists (see docs/api.md).")],
+    overrides: OverridesArg = None,
     out: Annotated[str, typer.Option("-o", "--out", help="Output directory: one run folder per (model, suite) "
                                                          "and table.csv / table.md.")] = "runs/suites",
     force: ForceOpt = False, quiet: QuietOpt = False,
@@ -133,7 +134,7 @@ def eval_suites_cmd(
     """Every model on every suite → one table (a row per model, a column per suite/subset). → suites.run_suites"""
     from clipcomp.pipelines.suites import run_suites
 
-    path = run_suites(config, out, force, not quiet)
+    path = run_suites(config, out, force, not quiet, overrides or ())
     console.print(f"{path} (and table.md)")
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from clipcomp.cli.options import OverridesArg
+
 console = Console()
 
 
@@ -15,10 +17,11 @@ lab_app = typer.Typer(help="Experiments: sweeps over data knobs.", no_args_is_he
 
 @lab_app.command("sweep")
 def lab_sweep(config: Annotated[str, typer.Argument(help="YAML/TOML with world/captions/dataset/train + sweep.")],
+              overrides: OverridesArg = None,
               quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
               force: Annotated[bool, typer.Option(help="Recompute cells whose settings changed.")] = False) -> None:
     """Run a knob grid (or named cells) × seeds with the same step budget; results table + plot."""
     from clipcomp.pipelines.lab import sweep
 
-    res = sweep(config, progress=not quiet, force=force)
+    res = sweep(config, progress=not quiet, force=force, overrides=overrides or ())
     console.print(res["table"])

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from clipcomp.cli.options import OverridesArg
+
 console = Console()
 
 
@@ -41,13 +43,14 @@ def _loss_options(values: list[str]) -> dict[str, float]:
 
 def _eval_specs(values: list[str] | None) -> list[tuple[str, str]]:
     from clipcomp.errors import ClipcompError
-    from clipcomp.tasks.run import EVAL_TASKS
+    from clipcomp.tasks.registry import get_suite
 
     out = []
     for v in values or []:
         task, sep, path = v.partition("=")
-        if not sep or task not in EVAL_TASKS or not path:
-            raise ClipcompError(f"--eval {v!r}: expected TASK=PATH with TASK one of {', '.join(EVAL_TASKS)}")
+        if not sep or not path:
+            raise ClipcompError(f"--eval {v!r}: expected NAME=PATH with NAME a registered task or suite")
+        get_suite(task)  # an unknown name is one line listing the registered ones
         out.append((task, path))
     return out
 
@@ -55,6 +58,7 @@ def _eval_specs(values: list[str] | None) -> list[tuple[str, str]]:
 def train_cmd(
     config: Annotated[str | None, typer.Argument(help="Optional YAML/TOML with a 'train' section; flags override it.")]
     = None,
+    overrides: OverridesArg = None,
     data: Annotated[str | None, typer.Option(help="Training data: synthetic dataset dir, COCO captions JSON, "
                                                   "CSV/TSV/Parquet manifest, or .tar shards (brace/glob/dir).")] = None,
     data_format: Annotated[str | None, typer.Option(help="auto|synthetic|coco|manifest|webdataset")] = None,
@@ -89,37 +93,33 @@ def train_cmd(
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints (≥ 1).", min=1)] = None,
     log_every: Annotated[int | None, typer.Option(help="Steps between metric lines (≥ 1).", min=1)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (≥ 1).", min=1)] = None,
-    evals: Annotated[list[str] | None, typer.Option("--eval", help="Evaluate before and after: TASK=PATH "
-                                                    "(zeroshot|retrieval|select|binding; repeatable).")] = None,
+    evals: Annotated[list[str] | None, typer.Option("--eval", help="Evaluate before and after: NAME=PATH "
+                                                    "(a registered task or suite: zeroshot, retrieval, select, "
+                                                    "binding, sugarcrepe, ...; repeatable).")] = None,
     eval_images: Annotated[str | None, typer.Option(help="Image folder for --eval data that needs one.")] = None,
     force: Annotated[bool, typer.Option(help="Replace a run with other settings in OUT.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Contrastive training or fine-tuning on real or synthetic data (resumes from OUT/checkpoint.pt); under
     torchrun, DistributedDataParallel. → train.train / train.finetune"""
-    from clipcomp.config import build
-    from clipcomp.errors import ClipcompError
     from clipcomp.pipelines.lab import load_sections
     from clipcomp.train.finetune import finetune
-    from clipcomp.train.trainer import TrainConfig
+    from clipcomp.train.trainer import load_train_config
 
-    raw = dict(load_sections(config).get("train") or {}) if config else {}
+    overrides = list(overrides or [])
+    if config and "=" in config and not os.path.exists(config):  # no config file, only KEY=VALUE overrides
+        config, overrides = None, [config, *overrides]
+    if config:
+        load_sections(config)  # unknown sections are one line naming the file
     given = {"data": data, "data_format": data_format, "images": images, "image_column": image_column,
              "caption_column": caption_column, "model": model, "pretrained": pretrained, "out": out,
              "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup, "weight_decay": weight_decay,
              "loss": loss, "seed": seed, "augment": augment, "freeze": freeze, "wise_ft": wise_ft,
              "workers": workers, "skip_bad": skip_bad, "precision": precision, "device": device,
-             "checkpoint_every": checkpoint_every, "log_every": log_every, "threads": threads}
-    raw.update({k: v for k, v in given.items() if v is not None})
-    if field:
-        raw["fields"] = {**raw.get("fields", {}), **_field_map(field)}
-    if loss_option:
-        raw["loss_options"] = {**raw.get("loss_options", {}), **_loss_options(loss_option)}
-    if "data" not in raw:
-        raise ClipcompError("clipcomp train needs --data SOURCE (or a config file with train.data)")
-    if "warmup" not in raw and "steps" in raw:
-        raw["warmup"] = min(TrainConfig.warmup, raw["steps"])
-    cfg = build(TrainConfig, raw, "train", config or "command line")
+             "checkpoint_every": checkpoint_every, "log_every": log_every, "threads": threads,
+             "fields": _field_map(field) if field else None,
+             "loss_options": _loss_options(loss_option) if loss_option else None}
+    cfg = load_train_config(config, overrides, require=("data",), **given)
     res = finetune(cfg, _eval_specs(evals), eval_images=eval_images, progress=not quiet, force=force)
     if int(os.environ.get("RANK", 0)) == 0:
         last = res["train"]["last"]

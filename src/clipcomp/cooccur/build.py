@@ -402,11 +402,11 @@ def _write_vocab(path: str, entries) -> None:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    from clipcomp.io import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, sort_keys=False)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 __all__ = ["BuildOptions", "BuildResult", "Reporter", "build_stats"]

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from clipcomp.cooccur.pairs import merge_runs
+from clipcomp.io import atomic_output
 
 
 def merge_lemma_counts(paths: list[str], group: int = 64) -> pa.Table:
@@ -200,16 +201,14 @@ class Compactor:
         try:
             base = os.path.join(self.work, f"compact-{self.phase}-{level + 1}-{k:06d}")
             out = (base + ".codes.i64", base + ".counts.i64")
-            with open(out[0] + ".tmp", "wb") as fc, open(out[1] + ".tmp", "wb") as fn:
+            with atomic_output(out[0]) as t0, atomic_output(out[1]) as t1, open(t0, "wb") as fc, \
+                    open(t1, "wb") as fn:
                 for codes, counts in merge_pair_partials(batch, self.n_concepts, self.budget):
                     np.asarray(codes, "<i8").tofile(fc)
                     np.asarray(counts, "<i8").tofile(fn)
-            os.replace(out[0] + ".tmp", out[0])
-            os.replace(out[1] + ".tmp", out[1])
             rec = {"level": level + 1, "output": list(out), "inputs": [list(p) for p in batch]}
-            with open(base + ".json.tmp", "w", encoding="utf-8") as f:
+            with atomic_output(base + ".json") as tmp, open(tmp, "w", encoding="utf-8") as f:
                 json.dump(rec, f)
-            os.replace(base + ".json.tmp", base + ".json")
             freed = 0
             for c, n in batch:
                 for path in (c, n):

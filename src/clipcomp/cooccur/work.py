@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from clipcomp.concepts import ConceptExtractor, VocabEntry
 from clipcomp.cooccur.pairs import PairAccumulator
 from clipcomp.corpus import ReadTally, Task, iter_texts
+from clipcomp.io import atomic_output
 from clipcomp.procs import keep_freed_memory
 
 
@@ -52,16 +53,13 @@ def part(work_dir: str, phase: str, tid: int, name: str) -> str:
 
 
 def _save_npy(path: str, arr: np.ndarray) -> None:
-    tmp = path + ".tmp.npy"
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        np.save(tmp, arr)
 
 
 def _save_json(path: str, obj: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f)
-    os.replace(tmp, path)
 
 
 _EXTRACTORS: dict[tuple, ConceptExtractor] = {}
@@ -155,9 +153,8 @@ def _discover(task: Task, ctx: WorkContext) -> dict:
     id_parts = [remap[ids] for ids in id_parts]
     lemmas = pa.table({"lemma": pa.array(ex.lemmas, pa.string()).take(pa.array(used)),
                        "count": pa.array(counts[used], pa.int64())})
-    tmp = part(ctx.work_dir, "discover", task.tid, "lemmas.arrow.tmp")
-    feather.write_feather(lemmas, tmp, compression="uncompressed")
-    os.replace(tmp, part(ctx.work_dir, "discover", task.tid, "lemmas.arrow"))
+    with atomic_output(part(ctx.work_dir, "discover", task.tid, "lemmas.arrow")) as tmp:
+        feather.write_feather(lemmas, tmp, compression="uncompressed")
     _save_npy(part(ctx.work_dir, "discover", task.tid, "lens.npy"),
               np.concatenate(lens_parts) if lens_parts else np.zeros(0, np.uint32))
     _save_npy(part(ctx.work_dir, "discover", task.tid, "ids.npy"),
@@ -244,10 +241,9 @@ def _merge(task, ctx: WorkContext) -> dict:
         _CONCEPT_TABLES[ctx.concepts_file] = got
     codes, counts = merge_range(task)
     table = pair_table(codes, counts, got[0], got[1], ctx.n_captions, ctx.smoothing)
-    tmp = part(ctx.work_dir, "merge", task.tid, "arrow.tmp")
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=1 << 20)
-    _save_npy(part(ctx.work_dir, "merge", task.tid, "codes.npy"), codes)
-    _save_npy(part(ctx.work_dir, "merge", task.tid, "counts.npy"), counts)
-    os.replace(tmp, part(ctx.work_dir, "merge", task.tid, "arrow"))
+    with atomic_output(part(ctx.work_dir, "merge", task.tid, "arrow")) as tmp:  # last: the task counts as done
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=1 << 20)
+        _save_npy(part(ctx.work_dir, "merge", task.tid, "codes.npy"), codes)
+        _save_npy(part(ctx.work_dir, "merge", task.tid, "counts.npy"), counts)
     return {"tid": task.tid, "label": task.label, "rows": int(codes.size), "seconds": time.perf_counter() - t0}

@@ -14,10 +14,10 @@ import os
 
 import numpy as np
 
+from clipcomp.datasets.common import resolve
 from clipcomp.datasets.selection import SelectionData
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.datasets.common import resolve
 
 
 def _crop(path: str, box: tuple[float, float, float, float], crop_dir: str) -> str:
@@ -28,13 +28,14 @@ def _crop(path: str, box: tuple[float, float, float, float], crop_dir: str) -> s
     out = os.path.join(crop_dir, f"{key}.png")
     if not os.path.exists(out):
         os.makedirs(crop_dir, exist_ok=True)
+        from clipcomp.io import atomic_output
+
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im, atomic_output(out) as tmp:
                 x, y, w, h = box
-                im.convert("RGB").crop((int(x), int(y), int(x + w), int(y + h))).save(out + ".tmp.png")
+                im.convert("RGB").crop((int(x), int(y), int(x + w), int(y + h))).save(tmp, format="PNG")
         except (OSError, ValueError) as exc:
             raise ClipcompError(f"{path}: unreadable image for an ARO crop ({exc})") from None
-        os.replace(out + ".tmp.png", out)
     return out
 
 
@@ -157,3 +158,23 @@ def flickr_order(captions_file: str, image_root: str, per_image: int = 1, seed: 
         raise ClipcompError(f"{captions_file}: no (image, caption) rows (expected `image.jpg#0<TAB>caption` lines "
                             "or an image, caption table)")
     return build_order(pairs, "aro/flickr_order", seed)
+
+
+def open_vg_relation(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    """ARO VG-Relation; the box crops go to the suite's cache directory (never the output directory)."""
+    return load_vg(path, images, os.path.join(cache, "crops"), "relation")
+
+
+def open_vg_attribution(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    return load_vg(path, images, os.path.join(cache, "crops"), "attribution")
+
+
+def open_coco_order(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    from clipcomp.datasets.coco import default_image_root
+
+    return coco_order(path, images or default_image_root(path), int(options.get("per_image", 1)),
+                      int(options.get("seed", 0)))
+
+
+def open_flickr_order(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    return flickr_order(path, images, int(options.get("per_image", 1)), int(options.get("seed", 0)))

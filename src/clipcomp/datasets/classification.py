@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from clipcomp.datasets.common import IMAGE_EXTENSIONS, require_columns, resolve
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_table
-from clipcomp.datasets.common import IMAGE_EXTENSIONS, require_columns, resolve
 
 
 @dataclass
@@ -110,3 +110,8 @@ def load_manifest(path: str, classnames_file: str | None = None, image_root: str
     return ClassificationData(name, paths, np.array(labels), classnames, extra if extra.num_columns else None)
 
 
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> ClassificationData:
+    """Class folders or a path,label manifest (option classnames: a class-name file)."""
+    if os.path.isdir(path):
+        return load_image_folder(path, options.get("classnames"))
+    return load_manifest(path, options.get("classnames"), images)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clipcomp.datasets.common import resolve
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.datasets.common import resolve
 
 
 def default_image_root(json_path: str) -> str | None:
@@ -57,3 +57,8 @@ def load_coco_captions(path: str, image_root: str | None = None) -> CaptionData:
         caps.append(a["caption"].strip())
         owner.append(index[a["image_id"]])
     return CaptionData(os.path.splitext(os.path.basename(path))[0], ids, paths, caps, np.array(owner))
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> CaptionData:
+    """COCO-style captions JSON for retrieval (images default to the COCO layout next to the JSON)."""
+    return load_coco_captions(path, images)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from clipcomp.datasets.common import require_columns, resolve
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json, read_table
-from clipcomp.datasets.common import require_columns, resolve
 
 
 @dataclass
@@ -87,3 +87,18 @@ def load_selection_manifest(path: str, image_root: str | None = None) -> Selecti
                          [str(p) for p in table.column("positive").to_pylist()], negs, extra)
 
 
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    """SugarCrepe: JSON files (one per subset) or their folder, with the COCO val2017 images."""
+    return load_sugarcrepe([path], images)
+
+
+def open_select(path, images: str | None, options: dict, cache: str) -> SelectionData:
+    """Generic caption selection: a manifest (image, positive, negative...) or SugarCrepe JSON files/folders."""
+    from clipcomp.datasets.formats import detect_format
+
+    paths = [path] if isinstance(path, str) else list(path)
+    if len(paths) == 1 and detect_format(paths[0]) == "manifest":
+        return load_selection_manifest(paths[0], images)
+    if images is None:
+        raise ClipcompError("SugarCrepe input needs --images DIR (the COCO val2017 images)")
+    return load_sugarcrepe(paths, images)

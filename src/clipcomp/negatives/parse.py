@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clipcomp.errors import ClipcompError
 from clipcomp.nlp import MODEL, MODEL_PACKAGES, nlp  # noqa: F401 - re-exported
 
 KINDS = {"NOUN": "object", "ADJ": "attribute", "NUM": "attribute", "VERB": "relation", "ADP": "relation"}

@@ -25,14 +25,15 @@ import itertools
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from clipcomp.config import build, check_sections, read_config
+from clipcomp.config import build, check_sections, read_config, typed
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_write_json, atomic_write_text
 from clipcomp.synth.captions import CaptionKnobs
 from clipcomp.synth.dataset import DatasetSpec
 from clipcomp.synth.world import WorldConfig
@@ -42,7 +43,7 @@ SECTIONS = ("world", "captions", "dataset", "train", "sweep", "eval")
 _CLASSES = {"world": WorldConfig, "captions": CaptionKnobs, "dataset": DatasetSpec, "train": TrainConfig}
 
 
-@dataclass
+@typed
 class SweepConfig:
     out: str = "runs/sweep"
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -59,8 +60,12 @@ class SweepConfig:
             raise ClipcompError(f"{where}.eval_scenes must be ≥ 1")
 
 
-def load_sections(path: str) -> dict:
-    raw = read_config(path)
+def load_sections(path: str, overrides=()) -> dict:
+    """A lab config's sections (world, captions, dataset, train, sweep, eval) with ``section.key=value``
+    overrides applied; an unknown section is one line naming the file."""
+    from clipcomp.config import apply_overrides
+
+    raw = apply_overrides(read_config(path), overrides)
     check_sections(raw, SECTIONS, path)
     return raw
 
@@ -147,12 +152,13 @@ def run_cell(raw: dict, name: str, overrides: dict, seed: int, sweep: SweepConfi
 
 def evaluate_run(tcfg: TrainConfig, data_dir: str, n_scenes: int, seed: int) -> dict:
     """Binding probes of a trained run on the first `n_scenes` held-out test scenes."""
-    from clipcomp.models.embed import Embedder
-    from clipcomp.models import load_model
+    from clipcomp.models import ModelSpec
+    from clipcomp.models.embed import make_embedder
     from clipcomp.tasks import binding
 
-    lm = load_model(tcfg.model, os.path.join(tcfg.out, "final.pt"), device=tcfg.device)
-    res = binding.evaluate_dataset(Embedder(lm, cache_dir=None, progress=False), data_dir, n_scenes, "test", seed)
+    emb, _ = make_embedder(ModelSpec(tcfg.model, os.path.join(tcfg.out, "final.pt"), tcfg.device, cache_dir=None),
+                           progress=False)
+    res = binding.evaluate_dataset(emb, data_dir, n_scenes, "test", seed)
     return {k: v for k, v in res.metrics.items() if k != "by_n_objects"}
 
 
@@ -176,10 +182,10 @@ def fmt_mean_ci(values: list[float]) -> str:
     return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
 
 
-def sweep(path: str, progress: bool = True, force: bool = False) -> dict:
+def sweep(path: str, progress: bool = True, force: bool = False, overrides=()) -> dict:
     """Run every (cell, seed) of a sweep config (reusing finished cells whose settings match); write the table,
-    summary.json and the plot."""
-    raw = load_sections(path)
+    summary.json and the plot. `overrides` as on the command line (``sweep.seeds=[0,1]``, ``train.steps=50``)."""
+    raw = load_sections(path, overrides)
     sw = build(SweepConfig, raw.get("sweep"), "sweep", path)
     parse(raw, path)
     cells = cells_of(raw, sw, path)
@@ -210,21 +216,16 @@ def write_sweep_report(rows: list[dict], cells: list[tuple[str, dict]], sw: Swee
         vals = " | ".join(f"{e[p]:.3f} ± {e[p + '_ci']:.3f}" if e["n_seeds"] > 1 else f"{e[p]:.3f}" for p in probes)
         lines.append(f"| {e['cell']} | {ov} | {e['n_seeds']} | {vals} |")
     md = "\n".join(lines) + "\n"
-    with open(os.path.join(sw.out, "results.md"), "w", encoding="utf-8") as f:
-        f.write(md)
-    with open(os.path.join(sw.out, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    atomic_write_text(os.path.join(sw.out, "results.md"), md)
+    atomic_write_json(os.path.join(sw.out, "summary.json"), summary)
     plot_sweep(summary, rows, sw, os.path.join(sw.out, "binding.png"))
     return {"summary": summary, "table": md, "rows": rows}
 
 
 def plot_sweep(summary: list[dict], rows: list[dict], sw: SweepConfig, path: str) -> None:
-    import matplotlib
+    from clipcomp.io import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=150)
+    fig, ax = new_figure(figsize=(6.4, 4.0), dpi=150)
     err = [float(np.nan_to_num(e["binding_accuracy_ci"])) for e in summary]
     single_knob = sw.grid is not None and len(sw.grid) == 1
     if single_knob:
@@ -249,5 +250,4 @@ def plot_sweep(summary: list[dict], rows: list[dict], sw: SweepConfig, path: str
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

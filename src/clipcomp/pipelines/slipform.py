@@ -21,6 +21,7 @@ import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from clipcomp.errors import ClipcompError
 
@@ -29,16 +30,16 @@ DEFAULT_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-
 
 def _pairs(data: str, images: str | None) -> tuple[list[str], list[str]]:
     """(image paths, captions) of a COCO captions JSON or a manifest with image/caption columns."""
-    from clipcomp.datasets.image_text import load_coco_pairs, load_pairs_manifest
+    from clipcomp.datasets import open_dataset
 
-    ds = load_coco_pairs(data, images) if data.lower().endswith(".json") else load_pairs_manifest(data, images)
+    ds = open_dataset(data, "pairs", images)
     return list(ds.paths), list(ds.captions)
 
 
 def prepare(data: str, out: str, images: str | None = None, negatives: dict | None = None,
             force: bool = False) -> dict:
     """Write OUT/train.parquet: every pair with its ConcretePlant negative and that span's concreteness."""
-    from clipcomp.negatives import NegativeOptions, generate_negatives
+    from clipcomp.negatives import generate_negatives
 
     paths, caps = _pairs(data, images)
     if not caps:
@@ -48,10 +49,8 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
     same = os.path.exists(src) and pq.read_table(src).column("caption").to_pylist() == caps
     if not same:  # rewritten only when it changes, so a rerun reuses the finished negatives
         pq.write_table(pa.table({"caption": caps}), src)
-    opts = {"types": DEFAULT_TYPES, "rank": "concreteness", **(negatives or {})}
-    opts["types"] = tuple(opts["types"])
     neg_dir = os.path.join(out, "negatives")
-    res = generate_negatives([src], neg_dir, NegativeOptions(**opts, force=force))
+    res = generate_negatives([src], neg_dir, _negative_options(negatives or {}, force))
     neg = pq.read_table(os.path.join(neg_dir, "negatives.parquet"),
                         columns=["row", "negative", "concreteness_norm", "type"]).to_pylist()
     first: dict[int, dict] = {}
@@ -68,50 +67,121 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
             "n_without": len(caps) - len(rows), "negatives": res.by_type}
 
 
-def run_slipform(config: str, out: str, force: bool = False, progress: bool = True) -> dict:
-    """prepare → fine-tune with Cement → suites before/after; returns paths and counts."""
-    import yaml
+class SlipformConfig(BaseModel):
+    """The Slipform recipe's settings: data, the starting model, and the train / negatives / suites sections."""
 
-    from clipcomp.config import build, read_config
-    from clipcomp.io import check_output_path
-    from clipcomp.pipelines.suites import run_suites
-    from clipcomp.train.finetune import finetune
-    from clipcomp.train.trainer import TrainConfig
+    model_config = ConfigDict(strict=True, extra="forbid")
+    data: str
+    images: str | None = None
+    model: str | None = None  # default: train.model, else clipcomp-tiny
+    pretrained: str | None = None
+    train: dict = {}
+    negatives: dict = {}
+    suites: list[dict] | None = None
+    settings: dict = {}
 
-    check_output_path(out)
-    raw = read_config(config)
-    if not isinstance(raw, dict):
-        raise ClipcompError(f"{config}: expected a mapping (data, model, train, negatives, suites)")
-    base = os.path.dirname(os.path.abspath(config))
+    @property
+    def architecture(self) -> str:
+        return self.model or self.train.get("model") or "clipcomp-tiny"
+
+    def train_config(self, out: str):
+        """The TrainConfig of the fine-tuning step (Cement on OUT/data/train.parquet unless train.loss says else)."""
+        from clipcomp.config import build
+        from clipcomp.train.trainer import TrainConfig
+
+        tr = dict(self.train)
+        tr.update({"data": os.path.join(out, "data", "train.parquet"), "out": os.path.join(out, "train"),
+                   "loss": tr.get("loss", "cement"), "model": self.architecture,
+                   "pretrained": self.pretrained if self.pretrained is not None else tr.get("pretrained"),
+                   "image_column": "image", "caption_column": "caption",
+                   "fields": {"hard_negatives": "hard_negative", "concreteness": "concreteness"}})
+        return build(TrainConfig, tr, "train", "slipform config")
+
+    def suites_config(self, train_out: str, start_pretrained: str | None):
+        """The before/after suites table: the starting model and the fine-tuned one on every suite."""
+        from clipcomp.pipelines.suites import load_suites_config
+
+        start = {"name": "start", "model": self.architecture}
+        if start_pretrained:
+            start["pretrained"] = start_pretrained
+        tuned = {"name": "slipform", "model": self.architecture, "pretrained": os.path.join(train_out, "final.pt")}
+        return load_suites_config({"models": [start, tuned], "suites": list(self.suites or []),
+                                   "settings": dict(self.settings)})
+
+
+def load_slipform_config(source: str | dict, overrides=()) -> SlipformConfig:
+    """A SlipformConfig from YAML/TOML (relative paths resolve against the file's folder) or a mapping, with
+    ``KEY.SUB=VALUE`` overrides; the train, negatives and suites sections are checked in full before any work."""
+    from pydantic import ValidationError
+
+    from clipcomp.config import apply_overrides, read_config, validation_error_line
+
+    where = source if isinstance(source, str) else "command line"
+    raw = apply_overrides(read_config(source) if isinstance(source, str) else dict(source), overrides)
+    if "data" not in raw:
+        raise ClipcompError(f"{where}: needs `data:` (a COCO captions JSON or an image–caption manifest)")
+    base = os.path.dirname(os.path.abspath(source)) if isinstance(source, str) else os.getcwd()
 
     def here(p):
         return None if p is None else (p if os.path.isabs(str(p)) or os.path.exists(str(p))
                                        else os.path.join(base, str(p)))
 
-    if "data" not in raw:
-        raise ClipcompError(f"{config}: needs `data:` (a COCO captions JSON or an image–caption manifest)")
-    prep = prepare(here(raw["data"]), os.path.join(out, "data"), here(raw.get("images")), raw.get("negatives"),
-                   force)
-    tr = dict(raw.get("train") or {})
-    tr.update({"data": prep["train"], "out": os.path.join(out, "train"), "loss": tr.get("loss", "cement"),
-               "model": raw.get("model", tr.get("model", "clipcomp-tiny")),
-               "pretrained": here(raw.get("pretrained", tr.get("pretrained"))),
-               "image_column": "image", "caption_column": "caption",
-               "fields": {"hard_negatives": "hard_negative", "concreteness": "concreteness"}})
-    cfg = build(TrainConfig, tr, "train", config)
-    res = finetune(cfg, [], progress=progress, force=force)
-    suites = raw.get("suites")
+    raw["data"], raw["images"] = here(raw["data"]), here(raw.get("images"))
+    if raw.get("pretrained") is not None:
+        raw["pretrained"] = here(raw["pretrained"])
+    if raw.get("suites"):
+        if not isinstance(raw["suites"], list) or any(not isinstance(x, dict) or "path" not in x
+                                                       for x in raw["suites"]):
+            raise ClipcompError(f"{where}: each suite needs `suite:` and `path:`")
+        raw["suites"] = [{**x, "path": here(x["path"]), "images": here(x.get("images"))} for x in raw["suites"]]
+    try:
+        cfg = SlipformConfig(**raw)
+    except ValidationError as exc:
+        raise ClipcompError(validation_error_line(exc, SlipformConfig, "", where)) from None
+    try:  # every section checked now, so no mistake surfaces after fine-tuning
+        cfg.train_config("OUT")
+        _negative_options(cfg.negatives, False)
+        if cfg.suites:
+            cfg.suites_config("OUT/train", cfg.pretrained)
+    except ClipcompError as exc:
+        msg = str(exc)
+        raise ClipcompError(msg if msg.startswith(where) else f"{where}: {msg.removeprefix('slipform config: ')}") \
+            from None
+    return cfg
+
+
+def _negative_options(negatives: dict, force: bool):
+    import dataclasses
+
+    from clipcomp.negatives import NegativeOptions
+
+    opts = {"types": DEFAULT_TYPES, "rank": "concreteness", **(negatives or {})}
+    opts["types"] = tuple(opts["types"])
+    known = {f.name for f in dataclasses.fields(NegativeOptions)} - {"force"}
+    unknown = [k for k in opts if k not in known]
+    if unknown:
+        raise ClipcompError(f"unknown key 'negatives.{unknown[0]}' (known: {', '.join(sorted(known))})")
+    neg = NegativeOptions(**opts, force=force)
+    neg.validate()
+    return neg
+
+
+def run_slipform(config: SlipformConfig | str | dict, out: str, force: bool = False, progress: bool = True,
+                 overrides=()) -> dict:
+    """prepare → fine-tune with Cement → suites before/after; returns paths and counts. `config` is a
+    SlipformConfig, a mapping or a YAML/TOML path (validated in full before any work starts)."""
+    from clipcomp.io import check_output_path
+    from clipcomp.pipelines.suites import run_suites
+    from clipcomp.train.finetune import finetune
+
+    check_output_path(out)
+    cfg = config if isinstance(config, SlipformConfig) and not overrides else load_slipform_config(
+        config.model_dump() if isinstance(config, SlipformConfig) else config, overrides)
+    tcfg = cfg.train_config(out)
+    prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force)
+    res = finetune(tcfg, [], progress=progress, force=force)
     table = None
-    if suites:
-        start = {"name": "start", "model": cfg.model}
-        if cfg.pretrained:
-            start["pretrained"] = cfg.pretrained
-        tuned = {"name": "slipform", "model": cfg.model, "pretrained": os.path.join(cfg.out, "final.pt")}
-        suites_cfg = os.path.join(out, "suites.yaml")
-        with open(suites_cfg, "w", encoding="utf-8") as f:
-            yaml.safe_dump({"models": [start, tuned],
-                            "suites": [{**s, "path": here(s["path"]), "images": here(s.get("images"))}
-                                       for s in suites],
-                            "settings": raw.get("settings", {})}, f)
-        table = run_suites(suites_cfg, os.path.join(out, "suites"), force, progress)
-    return {**prep, "weights": os.path.join(cfg.out, "final.pt"), "train_summary": res["train"], "table": table}
+    if cfg.suites:
+        table = run_suites(cfg.suites_config(tcfg.out, tcfg.pretrained), os.path.join(out, "suites"), force,
+                           progress)
+    return {**prep, "weights": os.path.join(tcfg.out, "final.pt"), "train_summary": res["train"], "table": table}

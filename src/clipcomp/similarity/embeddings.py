@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output
 
 SHARD = "part-{:05d}.parquet"
 
@@ -33,8 +34,8 @@ class Items:
 def collect_items(inp: str, modality: str = "image", images: str | None = None, image_column: str | None = None,
                   text_column: str | None = None) -> Items:
     """Image folders (recursive), manifests (image/text columns), COCO captions JSON, WebDataset shards."""
-    from clipcomp.datasets.webdataset import sample_image, sample_text
     from clipcomp.datasets.common import IMAGE_EXTENSIONS
+    from clipcomp.datasets.webdataset import sample_image, sample_text
 
     if modality not in ("image", "text"):
         raise ClipcompError(f"--modality {modality!r}: expected image or text")
@@ -105,9 +106,9 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
 
     from PIL import Image
 
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
     from clipcomp.models import ModelSpec
     from clipcomp.models.embed import make_embedder
-    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
     check_output_path(out)
     if dtype not in ("float16", "float32"):
@@ -144,8 +145,8 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
         vecs = vecs.astype(dtype)
         table = pa.table({"id": pa.array(ids, pa.string()),
                           "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
-        pq.write_table(table, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        with atomic_output(path) as tmp:
+            pq.write_table(table, tmp)
     meta = {"model": info["model"], "pretrained": info["pretrained"], "model_identity": info["identity"],
             "modality": modality, "dim": dim or _dim_of(out), "dtype": dtype, "n_items": len(items.ids),
             "n_shards": n_shards, "shard_size": shard_size, "source": os.path.abspath(inp),

@@ -245,10 +245,10 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
     import torch
     from PIL import Image
 
-    from clipcomp.models.embed import Embedder
-    from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
     from clipcomp.datasets.mixtures import read_domain_manifest
+    from clipcomp.io import atomic_write_json, atomic_write_text, prepare_output
     from clipcomp.models import load_model
+    from clipcomp.models.embed import Embedder
     from clipcomp.tasks.zeroshot import zero_shot_classifier
 
     table = read_domain_manifest(manifest, image_column, class_column, domain_column)
@@ -322,15 +322,12 @@ def domain_similarity(result: dict, reference: str) -> dict[str, float]:
 def _plot_heatmaps(result: dict, out: str) -> None:
     import os
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clipcomp.io import new_figure, save_figure
 
     doms = result["domains"]
     for kind, key in (("cka", "cka_linear"), ("units", "shared_units")):
         layers = result["layers"]
-        fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers) + 1, 2.8), dpi=120, squeeze=False)
+        fig, axes = new_figure(1, len(layers), figsize=(2.6 * len(layers) + 1, 2.8), dpi=120, squeeze=False)
         for ax, layer in zip(axes[0], layers, strict=True):
             m = np.array(result[key][layer]["jaccard"] if kind == "units" else result[key][layer], float)
             ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
@@ -340,8 +337,7 @@ def _plot_heatmaps(result: dict, out: str) -> None:
         fig.suptitle("linear CKA of per-class means" if kind == "cka" else
                      f"Jaccard of top-{result['top_frac']:.0%} attribution units", fontsize=8)
         fig.tight_layout()
-        fig.savefig(os.path.join(out, f"{kind}.png"))
-        plt.close(fig)
+        save_figure(fig, os.path.join(out, f"{kind}.png"))
 
 
 def _markdown(result: dict) -> str:

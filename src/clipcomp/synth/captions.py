@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
 from clipcomp.synth.world import SIZE_FRACTION, Obj, Scene
 
@@ -23,7 +24,7 @@ DEFAULT_TEMPLATES = ("{objects}", "a picture of {objects}", "an image with {obje
 ATTRIBUTES = ("size", "colour")
 
 
-@dataclass
+@typed
 class CaptionKnobs:
     attribute_density: float = 1.0
     completeness: float = 1.0
@@ -103,23 +104,3 @@ def full_caption(scene: Scene, objects: list[Obj] | None = None) -> str:
     return join([phrase(objs[i]) for i in left_to_right(scene)])
 
 
-def swap_colours(scene: Scene, i: int, j: int) -> list[Obj]:
-    objs = list(scene.objects)
-    a, b = objs[i], objs[j]
-    objs[i] = Obj(a.shape, b.colour, a.size, a.x, a.y, a.extent)
-    objs[j] = Obj(b.shape, a.colour, b.size, b.x, b.y, b.extent)
-    return objs
-
-
-def replace_colour(scene: Scene, i: int, colour: str) -> list[Obj]:
-    objs = list(scene.objects)
-    a = objs[i]
-    objs[i] = Obj(a.shape, colour, a.size, a.x, a.y, a.extent)
-    return objs
-
-
-def replace_shape(scene: Scene, i: int, shape: str) -> list[Obj]:
-    objs = list(scene.objects)
-    a = objs[i]
-    objs[i] = Obj(shape, a.colour, a.size, a.x, a.y, a.extent)
-    return objs

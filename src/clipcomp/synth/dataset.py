@@ -9,31 +9,32 @@ import json
 import multiprocessing as mp
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output, atomic_write_json
 from clipcomp.synth.captions import (
     CaptionKnobs,
     caption_scene,
     full_caption,
     join,
     phrase,
-    replace_colour,
-    replace_shape,
 )
+from clipcomp.synth.negatives import hard_negative
 from clipcomp.synth.render import render_scene
-from clipcomp.synth.world import DEFAULT_COLOURS, DEFAULT_SHAPES, Obj, Scene, WorldConfig, sample_scene
+from clipcomp.synth.world import Obj, Scene, WorldConfig, sample_scene
 
 _SPLIT_CODE = {"train": 0, "test": 1, "val": 2}
 OBJ_TYPE = pa.struct([("shape", pa.string()), ("colour", pa.string()), ("size", pa.string()),
                       ("x", pa.int32()), ("y", pa.int32()), ("extent", pa.int32())])
 
 
-@dataclass
+@typed
 class DatasetSpec:
     out: str = "runs/synth"
     n_train: int = 20_000
@@ -51,36 +52,6 @@ class DatasetSpec:
             raise ClipcompError(f"{where}.workers must be ≥ 1")
 
 
-def hard_negative(scene: Scene, mentioned: list[int], attrs: list[list[str]], rng: np.random.Generator,
-                  template_caption: str, objects_text: str, colours: list[str] | None = None,
-                  shapes: list[str] | None = None) -> tuple[str, str]:
-    """NegCLIP-style negative of a training caption: swap the colours of two mentioned objects when the caption
-    names two colours, else replace a named colour, else replace a shape. Replacements come from the world's own
-    vocabularies (`colours`, `shapes`): preferably a word absent from the scene, else any other word of the world,
-    so a negative never names a colour or shape that no positive caption can use."""
-    colours = list(colours) if colours else list(DEFAULT_COLOURS)
-    shapes = list(shapes) if shapes else list(DEFAULT_SHAPES)
-    coloured = [m for m, a in zip(mentioned, attrs, strict=True) if "colour" in a]
-    objs = list(scene.objects)
-    kind = "swap_colour"
-    if len(coloured) >= 2:
-        i, j = (int(v) for v in rng.choice(coloured, size=2, replace=False))
-        a, b = objs[i], objs[j]
-        objs[i] = Obj(a.shape, b.colour, a.size, a.x, a.y, a.extent)
-        objs[j] = Obj(b.shape, a.colour, b.size, b.x, b.y, b.extent)
-    elif coloured:
-        kind = "replace_colour"
-        i = coloured[0]
-        absent = [c for c in colours if c not in {o.colour for o in scene.objects}] or \
-            [c for c in colours if c != scene.objects[i].colour]
-        objs = replace_colour(scene, i, absent[int(rng.integers(len(absent)))])
-    else:
-        kind = "replace_shape"
-        absent = [s for s in shapes if s not in {o.shape for o in scene.objects}] or \
-            [s for s in shapes if s != scene.objects[mentioned[0]].shape]
-        objs = replace_shape(scene, mentioned[0], absent[int(rng.integers(len(absent)))])
-    neg_objects = join([phrase(objs[m], a) for m, a in zip(mentioned, attrs, strict=True)])
-    return template_caption.replace(objects_text, neg_objects), kind
 
 
 def _shard(job: tuple) -> dict:
@@ -129,11 +100,11 @@ def _shard(job: tuple) -> dict:
         rows["anchor"].append(truth.anchor)
         rows["style"].append(style)
     npy = os.path.join(out, shard_name)
-    np.save(npy + ".tmp.npy", images)
-    os.replace(npy + ".tmp.npy", npy)
+    with atomic_output(npy) as tmp:
+        np.save(tmp, images)
     table = pa.table(rows).cast(manifest_schema())
-    pq.write_table(table, part_path + ".tmp")
-    os.replace(part_path + ".tmp", part_path)  # the manifest part last: the shard counts as done
+    with atomic_output(part_path) as tmp:  # the manifest part last: the shard counts as done
+        pq.write_table(table, tmp)
     return {"split": split, "idx": idx, "skipped": False}
 
 
@@ -183,15 +154,13 @@ def generate(world: WorldConfig, knobs: CaptionKnobs, spec: DatasetSpec, progres
                 _shard(job)
                 bar.update(1)
     seconds = time.perf_counter() - t0
-    writer = pq.ParquetWriter(os.path.join(spec.out, "manifest.parquet.tmp"), manifest_schema())
-    for _, split, idx, *_ in jobs:
-        writer.write_table(pq.read_table(os.path.join(spec.out, "images", f"{split}-{idx:05d}.parquet")))
-    writer.close()
-    os.replace(os.path.join(spec.out, "manifest.parquet.tmp"), os.path.join(spec.out, "manifest.parquet"))
+    with atomic_output(os.path.join(spec.out, "manifest.parquet")) as tmp, \
+            pq.ParquetWriter(tmp, manifest_schema()) as writer:
+        for _, split, idx, *_ in jobs:
+            writer.write_table(pq.read_table(os.path.join(spec.out, "images", f"{split}-{idx:05d}.parquet")))
     meta = {"settings": settings, "n_train": spec.n_train, "n_test": spec.n_test, "n_shards": len(jobs),
             "seconds": seconds, "images_per_second": (spec.n_train + spec.n_test) / seconds if seconds else None}
-    with open(meta_path, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    atomic_write_json(meta_path, meta)
     return meta
 
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output
 from clipcomp.synth.styles import STYLES, render_styled
 from clipcomp.synth.world import DEFAULT_COLOURS, DEFAULT_SHAPES, SHAPES_AVAILABLE
 
@@ -87,7 +88,7 @@ def generate_domains(spec: DomainSpec, workers: int = 1, force: bool = False) ->
     else:
         parts = [_cell(j) for j in jobs]
     table = pa.table({k: [v for p in parts for v in p[k]] for k in parts[0]})
-    pq.write_table(table, manifest + ".tmp")
-    os.replace(manifest + ".tmp", manifest)
+    with atomic_output(manifest) as tmp:
+        pq.write_table(table, tmp)
     atomic_write_json(os.path.join(spec.out, "meta.json"), {"settings": settings, "n_images": table.num_rows})
     return manifest

@@ -18,7 +18,6 @@ from clipcomp.synth.render import draw_object
 from clipcomp.synth.world import COLOUR_RGB, STYLES, Obj
 
 
-
 def shape_mask(shape: str, box: tuple[int, int, int], resolution: int) -> np.ndarray:
     """Boolean mask of a filled shape at (x, y, extent)."""
     img = Image.new("RGB", (resolution, resolution), (0, 0, 0))

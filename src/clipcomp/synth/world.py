@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
 
 DEFAULT_SHAPES = ("circle", "square", "triangle", "diamond", "star", "hexagon", "cross", "pentagon")
@@ -62,7 +63,7 @@ class Scene:
 STYLES = ("natural", "clipart", "sketch", "painting", "quickdraw")
 
 
-@dataclass
+@typed
 class WorldConfig:
     """What scenes look like. Every choice is drawn from a seeded generator."""
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from clipcomp.synth.captions import full_caption, replace_colour, replace_shape, swap_colours
+from clipcomp.errors import ClipcompError
+from clipcomp.synth.captions import full_caption
+from clipcomp.synth.negatives import pick, replace_colour, replace_shape, swap_colours
 from clipcomp.synth.render import render_scene
 from clipcomp.synth.world import COLOUR_RGB, DEFAULT_SHAPES, SHAPES_AVAILABLE, Scene
 from clipcomp.tasks.common import TaskResult
@@ -40,12 +42,12 @@ def build_probes(scenes: list[Scene], seed: int = 0, colours: list[str] | None =
         out["swap"].append(full_caption(sc, swapped))
         absent_c = [c for c in colours if c not in {o.colour for o in sc.objects}]
         r = int(rng.integers(k))
-        new_colour = absent_c[int(rng.integers(len(absent_c)))]
+        new_colour = pick(rng, absent_c)
         out["replace_attribute"].append(full_caption(sc, replace_colour(sc, r, new_colour)))
         absent_s = [s for s in shapes if s not in {o.shape for o in sc.objects}] or \
             [s for s in SHAPES_AVAILABLE if s not in {o.shape for o in sc.objects}]
         r = int(rng.integers(k))
-        new_shape = absent_s[int(rng.integers(len(absent_s)))]
+        new_shape = pick(rng, absent_s)
         out["replace_object"].append(full_caption(sc, replace_shape(sc, r, new_shape)))
         out["neg_image"].append(render_scene(sc.with_objects(swapped)))
     out["neg_image"] = np.stack(out["neg_image"]) if out["neg_image"] else np.zeros((0, 1, 1, 3), np.uint8)
@@ -93,3 +95,21 @@ def evaluate_dataset(embedder, data_dir: str, n_scenes: int = 1000, split: str =
     world = ds.meta["settings"]["world"]
     return evaluate(embedder, ds.scenes()[:n], ds.images(np.arange(n)), seed=seed, colours=world["colours"],
                     shapes=world["shapes"], name=os.path.basename(os.path.normpath(data_dir)))
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> str:
+    """A synthetic dataset directory is read by the probe itself."""
+    return path
+
+
+def run_suite(embedder, data_dir: str, options: dict) -> TaskResult:
+    """Options: scenes (default 1000), split (test), seed (0: the probe choices)."""
+    scenes = int(options.get("scenes", 1000))
+    if scenes < 1:
+        raise ClipcompError(f"--scenes must be ≥ 1 (got {scenes})")
+    return evaluate_dataset(embedder, data_dir, scenes, str(options.get("split", "test")), int(options.get("seed", 0)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    keys = ("binding_accuracy", "replace_attribute_acc", "replace_object_acc", "t2i_swap_attribute_acc")
+    return {f"{suite}/{k}": metrics[k] for k in keys if k in metrics}

@@ -47,12 +47,11 @@ def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
     is. Nested metrics (per class, per subset, by number of objects) and the skipped-item list go to
     `details/metrics.json` and `details/skipped.json`, which neither tool mistakes for a result.
     """
-    from clipcomp.io import atomic_write_json, package_version
+    from clipcomp.io import atomic_output, atomic_write_json, package_version
 
     os.makedirs(os.path.join(out_dir, "details"), exist_ok=True)
-    tmp = os.path.join(out_dir, f"items.parquet.tmp{os.getpid()}")
-    pq.write_table(result.items, tmp)
-    os.replace(tmp, os.path.join(out_dir, "items.parquet"))
+    with atomic_output(os.path.join(out_dir, "items.parquet")) as tmp:
+        pq.write_table(result.items, tmp)
     flat = {k: v for k, v in result.metrics.items() if _scalar(v)}
     pretrained = model_info.get("pretrained")
     if pretrained is None:

@@ -129,3 +129,21 @@ def evaluate(embedder, data: ProbeData, seed: int = 0, skip_bad: bool = False) -
                       "target": [list(map(int, r)) for r in y[te]] if data.multilabel else y[te].astype(np.int64),
                       "prediction": [list(map(int, r)) for r in pred] if data.multilabel else pred.astype(np.int64)})
     return TaskResult("linear_probe", data.name, items, metrics, img.errors)
+
+
+def open_suite(path: str, images: str | None, options: dict, cache: str) -> ProbeData:
+    """COCO instances JSON → multi-label probe; image folder or path,label manifest → single-label probe."""
+    from clipcomp.datasets import detect_format, open_dataset
+
+    if detect_format(path) == "coco":
+        return coco_multilabel(path, images)
+    return from_classification(open_dataset(path, "classification", images, classnames=options.get("classnames")))
+
+
+def run_suite(embedder, data: ProbeData, options: dict) -> TaskResult:
+    return evaluate(embedder, data, seed=int(options.get("seed", 0)), skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    key = "map" if "map" in metrics else "acc1"
+    return {f"{suite}/{key}": metrics[key]}

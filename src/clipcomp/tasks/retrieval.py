@@ -59,3 +59,13 @@ def evaluate(embedder, data: CaptionData, skip_bad: bool = False) -> TaskResult:
     })
     items = pa.concat_tables([t2i, i2t])
     return TaskResult("zeroshot_retrieval", data.name, items, metrics, img.errors)
+
+
+def run_suite(embedder, data: CaptionData, options: dict) -> TaskResult:
+    return evaluate(embedder, data, skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    """Recall@5 both ways."""
+    return {f"{suite}/{k}": metrics[k] for k in ("image_retrieval_recall@5", "text_retrieval_recall@5")
+            if k in metrics}

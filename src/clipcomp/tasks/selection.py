@@ -47,3 +47,21 @@ def evaluate(embedder, data: SelectionData, skip_bad: bool = False) -> TaskResul
     for name, values in data.extra.items():
         cols[name] = [values[i] for i in ok]
     return TaskResult("caption_selection", data.name, pa.table(cols), metrics, img.errors)
+
+
+def run_suite(embedder, data: SelectionData, options: dict) -> TaskResult:
+    """The registry's runner for every caption-selection suite."""
+    return evaluate(embedder, data, skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict, macro: bool = False, subsets: str = "auto") -> dict[str, float]:
+    """Table columns of a selection suite: overall accuracy; the macro mean over subsets (`macro`); one column
+    per subset (`subsets`: "auto" = when there is more than one, "always", "never")."""
+    cols: dict[str, float] = {suite: metrics.get("acc")}
+    per = metrics.get("per_subset_acc", {})
+    if macro:
+        cols[f"{suite}/macro"] = sum(per.values()) / len(per) if per else float("nan")
+    elif subsets == "always" or (subsets == "auto" and len(per) > 1):
+        for sub, v in per.items():
+            cols[f"{suite}/{sub}"] = v
+    return cols

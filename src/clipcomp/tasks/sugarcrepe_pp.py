@@ -35,3 +35,15 @@ def evaluate(embedder, data: SugarCrepePPData, skip_bad: bool = False) -> TaskRe
                       "s_p1": s1.astype(np.float64), "s_p2": s2.astype(np.float64), "s_neg": sn.astype(np.float64),
                       "itt_correct": itt, "tot_correct": tot})
     return TaskResult("sugarcrepe_pp", data.name, items, metrics, img.errors)
+
+
+def run_suite(embedder, data: SugarCrepePPData, options: dict) -> TaskResult:
+    return evaluate(embedder, data, skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    """ITT and TOT accuracy overall and per subset."""
+    cols = {f"{suite}/itt": metrics["itt_acc"], f"{suite}/tot": metrics["tot_acc"]}
+    for sub, v in metrics.get("per_subset", {}).items():
+        cols[f"{suite}/{sub}/itt"], cols[f"{suite}/{sub}/tot"] = v["itt"], v["tot"]
+    return cols

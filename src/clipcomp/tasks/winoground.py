@@ -44,3 +44,12 @@ def evaluate(embedder, data: WinogroundData, skip_bad: bool = False) -> TaskResu
                       "s_c1_i0": s[:, 1, 0].astype(np.float64), "s_c1_i1": s[:, 1, 1].astype(np.float64),
                       "text_correct": text, "image_correct": image, "group_correct": group})
     return TaskResult("winoground", data.name, items, metrics, img.errors)
+
+
+def run_suite(embedder, data: WinogroundData, options: dict) -> TaskResult:
+    return evaluate(embedder, data, skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    """Text, image and group scores."""
+    return {f"{suite}/{k}": metrics[f"{k}_score"] for k in ("text", "image", "group")}

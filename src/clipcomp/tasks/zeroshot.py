@@ -105,3 +105,13 @@ def evaluate(embedder, data: ClassificationData, templates: list[str], skip_bad:
             if name not in items.column_names:
                 items = items.append_column(name, extra.column(name))
     return TaskResult("zeroshot_classification", data.name, items, metrics, img.errors)
+
+
+def run_suite(embedder, data: ClassificationData, options: dict) -> TaskResult:
+    """Zero-shot with the `templates` option (openai | simple | FILE)."""
+    return evaluate(embedder, data, load_templates(options.get("templates", "openai")),
+                    skip_bad=bool(options.get("skip_bad", False)))
+
+
+def columns(suite: str, metrics: dict) -> dict[str, float]:
+    return {f"{suite}/acc1": metrics.get("acc1")}

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
+from clipcomp.datasets.formats import TRAIN_FORMATS
+from clipcomp.datasets.formats import train_format as detect_format
 from clipcomp.errors import ClipcompError
 
-FORMATS = ("auto", "synthetic", "coco", "manifest", "webdataset")
+FORMATS = TRAIN_FORMATS  # kept under its old name
 # Fields a synthetic dataset provides under canonical names (field -> manifest column).
 SYNTH_FIELDS = {"hard_negatives": "negative_caption"}
 
@@ -41,31 +43,6 @@ class DataSpec:
     skip_bad: bool = False
     shuffle_buffer: int = 1000
 
-
-def detect_format(data: str) -> str:
-    """synthetic (lab dataset dir) | webdataset (.tar, brace/glob of .tar, dir of .tar) | coco (.json) | manifest."""
-    low = data.lower()
-    if "://" in data or "{" in data or low.endswith(".tar") or "::" in data:
-        return "webdataset"
-    if any(ch in data for ch in "*?[") and low.rstrip("]*?").endswith((".tar", "*")):
-        return "webdataset"
-    if os.path.isdir(data):
-        if os.path.exists(os.path.join(data, "manifest.parquet")) and os.path.exists(os.path.join(data, "meta.json")):
-            return "synthetic"
-        import glob
-
-        if glob.glob(os.path.join(data, "*.tar")):
-            return "webdataset"
-        raise ClipcompError(f"{data}: a directory that is neither a synthetic dataset (manifest.parquet + meta.json) "
-                            "nor a folder of .tar shards; name the format with --data-format")
-    if not os.path.exists(data):
-        raise ClipcompError(f"{data}: training data not found")
-    if low.endswith(".json"):
-        return "coco"
-    if low.endswith((".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")):
-        return "manifest"
-    raise ClipcompError(f"{data}: cannot tell the data format from the name; use --data-format "
-                        f"({', '.join(FORMATS[1:])})")
 
 
 def _identity(batch):
@@ -367,6 +344,7 @@ def open_train_data(spec: DataSpec, lm, text_fields: tuple[str, ...], num_fields
     elif fmt in ("coco", "manifest"):
         from clipcomp.datasets.image_text import load_coco_pairs, load_pairs_manifest
 
+        # the format is already decided (auto-detected or named with --data-format)
         data = load_coco_pairs(spec.data, spec.images) if fmt == "coco" else \
             load_pairs_manifest(spec.data, spec.images, spec.image_column, spec.caption_column)
         cols = columns_for(list(data.fields), spec.data, {})

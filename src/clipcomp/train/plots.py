@@ -21,12 +21,9 @@ def read_metric(path: str, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def plot_metric(groups: dict[str, list[str]], key: str, path: str, title: str, ylabel: str | None = None) -> str:
     """One line per group (mean over its runs at each logged step; the band is the min–max over runs)."""
-    import matplotlib
+    from clipcomp.io import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = new_figure(figsize=(7, 4))
     for label, files in groups.items():
         series = [read_metric(f, key) for f in files]
         series = [s for s in series if s[0].size]
@@ -44,6 +41,5 @@ def plot_metric(groups: dict[str, list[str]], key: str, path: str, title: str, y
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

@@ -14,15 +14,15 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
+from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
 
 # Settings that do not change what is computed: they may differ when a run resumes.
+DEFAULT_WARMUP = 100
 RUNTIME_KEYS = ("steps", "checkpoint_every", "log_every", "workers", "threads", "out", "device", "skip_bad")
 
 
-@dataclass
+@typed
 class TrainConfig:
     data: str = "runs/synth"
     out: str = "runs/train"
@@ -32,7 +32,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup: int = 100
+    warmup: int | None = None  # linear warm-up steps; None: min(DEFAULT_WARMUP, steps), settled on creation
     beta1: float = 0.9
     beta2: float = 0.98
     eps: float = 1e-6
@@ -59,8 +59,12 @@ class TrainConfig:
     freeze: str = "none"  # none | image | text
     wise_ft: float | None = None  # interpolate the final weights with the starting model: (1-a)·start + a·end
 
+    def __post_init__(self) -> None:
+        if self.warmup is None:  # a default that depends on another field lives here, not in a front end
+            self.warmup = min(DEFAULT_WARMUP, self.steps)
+
     def validate(self, where: str = "train") -> None:
-        from clipcomp.train.data import FORMATS
+        from clipcomp.datasets.formats import TRAIN_FORMATS as FORMATS
         from clipcomp.train.losses import get_loss_class
 
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -94,6 +98,36 @@ class TrainConfig:
     def resume_settings(self) -> dict:
         """What must match for a run in the same output directory to be resumed."""
         return {k: v for k, v in asdict(self).items() if k not in RUNTIME_KEYS}
+
+
+def load_train_config(source: str | dict | None = None, overrides=(), require: tuple[str, ...] = (),
+                      **fields) -> TrainConfig:
+    """A TrainConfig from a config's `train` section (a YAML/TOML path or a mapping), then `overrides`
+    (``"train.lr=1e-4"`` or just ``"lr=1e-4"``, as on the command line), then keyword `fields` (None = not given;
+    `fields` and `loss_options` mappings merge). The one loader behind `clipcomp train CONFIG KEY=VALUE...`."""
+    from clipcomp.config import build, load_config
+
+    where = source if isinstance(source, str) else "command line"
+    raw = load_config(source, None, section="train", overrides=overrides, cls_fields=_train_keys())
+    train = dict(raw.get("train") or {})
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key in ("fields", "loss_options") and isinstance(value, dict):
+            train[key] = {**(train.get(key) or {}), **value}
+        else:
+            train[key] = value
+    for key in require:
+        if key not in train:
+            raise ClipcompError(f"clipcomp train needs --{key} (or train.{key} in the config, or {key}=... as an "
+                                "override)")
+    return build(TrainConfig, train, "train", where)
+
+
+def _train_keys() -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def cosine_lr(step: int, cfg: TrainConfig) -> float:
@@ -145,21 +179,66 @@ def _wise_ft(start_state: dict, end_state: dict, alpha: float) -> dict:
     return out
 
 
-def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None, force: bool = False) -> dict:
-    """Train or fine-tune (resuming from OUT/checkpoint.pt when the settings match) and return a summary.
-
-    `stop_after` stops early after that step (tests, chunked runs); `force` replaces a run with other settings.
-    """
+def make_scheduler(opt, cfg: TrainConfig):
+    """A torch LRScheduler over `opt` following `cosine_lr`; `.jump_to(step)` puts it at a resumed step."""
     import torch
 
-    from clipcomp.io import atomic_write_json, prepare_output
-    from clipcomp.models import load_model
-    from clipcomp.progress import progress_bar
-    from clipcomp.train.data import DataSpec, detect_format, open_train_data
-    from clipcomp.train.losses import get_loss_class, make_loss
+    class _Scheduler(torch.optim.lr_scheduler.LRScheduler):
+        def get_lr(self):
+            return [cosine_lr(self.last_epoch, cfg) for _ in self.optimizer.param_groups]
+
+        def jump_to(self, step: int) -> None:
+            self.last_epoch = step
+            for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+                group["lr"] = lr
+            self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
+    return _Scheduler(opt)
+
+
+@dataclass
+class _Run:
+    """What the phases of one training run share."""
+
+    cfg: TrainConfig
+    rank: int
+    world: int
+    local_rank: int
+    device: str
+    lm: object = None
+    model: object = None
+    ddp: object = None
+    loss_cls: type | None = None
+    loss_fn: object = None
+    data: object = None
+    workers: int = 0
+    opt: object = None
+    sched: object = None
+    scaler: object = None
+    use_amp: bool = False
+    amp_dtype: object = None
+    start_state: dict | None = None
+    start: int = 0
+    meta: dict = field(default_factory=lambda: {"skipped": [], "n_skipped": 0})
+
+    @property
+    def ckpt_path(self) -> str:
+        return os.path.join(self.cfg.out, "checkpoint.pt")
+
+    @property
+    def run_path(self) -> str:
+        return os.path.join(self.cfg.out, "run.json")
+
+
+def setup(cfg: TrainConfig, force: bool = False) -> _Run:
+    """Phase 1: processes and devices (DistributedDataParallel under torchrun), threads, the output rule."""
+    import torch
+
+    from clipcomp.io import prepare_output
 
     cfg.validate()
     rank, world, local_rank = _dist_env()
+    device = cfg.device
     if world > 1:
         import torch.distributed as dist
 
@@ -167,8 +246,6 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         if not dist.is_initialized():
             dist.init_process_group(backend)
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    else:
-        device = cfg.device
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.batch_size % world:
@@ -177,113 +254,172 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         prepare_output(cfg.out, "train", cfg.resume_settings(), force=force, markers=("checkpoint.pt", "final.pt"))
     if world > 1:
         torch.distributed.barrier()
-    loss_cls = get_loss_class(cfg.loss)
-    lm = load_model(cfg.model, cfg.pretrained, device=device, precision=cfg.precision, seed=cfg.seed)
-    model = lm.model
-    start_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()} if cfg.wise_ft is not None \
-        else None
-    _freeze(model, cfg.freeze)
-    model.train()
+    return _Run(cfg, rank, world, local_rank, device)
+
+
+def build_model_and_data(run: _Run) -> None:
+    """Phase 2: the model (frozen tower, WiSE-FT start copy), the loss and the data loader."""
+    from clipcomp.datasets.formats import train_format
+    from clipcomp.models import load_model
+    from clipcomp.train.data import DataSpec, open_train_data
+    from clipcomp.train.losses import get_loss_class, make_loss
+
+    cfg = run.cfg
+    run.loss_cls = get_loss_class(cfg.loss)
+    run.lm = load_model(cfg.model, cfg.pretrained, device=run.device, precision=cfg.precision, seed=cfg.seed)
+    run.model = run.lm.model
+    if cfg.wise_ft is not None:
+        run.start_state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    _freeze(run.model, cfg.freeze)
+    run.model.train()
     spec = DataSpec(cfg.data, cfg.data_format, cfg.images, cfg.image_column, cfg.caption_column, dict(cfg.fields),
                     cfg.augment, cfg.skip_bad, cfg.shuffle_buffer)
-    fmt = detect_format(cfg.data) if cfg.data_format == "auto" else cfg.data_format
-    workers = cfg.workers if cfg.workers is not None else (0 if fmt == "synthetic" else 2)
-    data = open_train_data(spec, lm, loss_cls.text_fields, loss_cls.fields, cfg.batch_size, cfg.seed, rank, world,
-                           workers)
-    ckpt_path = os.path.join(cfg.out, "checkpoint.pt")
-    loss_fn = make_loss(cfg.loss, rank, world, **cfg.loss_options).to(lm.device)
-    groups = _param_groups(model, cfg.weight_decay)
-    loss_params = [p for p in loss_fn.parameters() if p.requires_grad]
+    fmt = train_format(cfg.data) if cfg.data_format == "auto" else cfg.data_format
+    run.workers = cfg.workers if cfg.workers is not None else (0 if fmt == "synthetic" else 2)
+    run.data = open_train_data(spec, run.lm, run.loss_cls.text_fields, run.loss_cls.fields, cfg.batch_size,
+                               cfg.seed, run.rank, run.world, run.workers)
+    run.loss_fn = make_loss(cfg.loss, run.rank, run.world, **cfg.loss_options).to(run.lm.device)
+
+
+def make_optimizer(run: _Run) -> None:
+    """Phase 3: AdamW over the model's (and the loss's own) parameters, the warm-up + cosine scheduler, the AMP
+    scaler."""
+    import torch
+
+    cfg, lm = run.cfg, run.lm
+    groups = _param_groups(run.model, cfg.weight_decay)
+    loss_params = [p for p in run.loss_fn.parameters() if p.requires_grad]
     if loss_params:  # a loss with its own parameters (e.g. a matching head) trains with the model
         groups.append({"params": loss_params, "weight_decay": 0.0})
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
-    use_amp = lm.device.startswith("cuda") and lm.precision in ("amp", "amp_bf16")
-    amp_dtype = torch.bfloat16 if lm.precision == "amp_bf16" or (use_amp and torch.cuda.is_bf16_supported()) \
+    run.opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    run.sched = make_scheduler(run.opt, cfg)
+    run.use_amp = lm.device.startswith("cuda") and lm.precision in ("amp", "amp_bf16")
+    run.amp_dtype = torch.bfloat16 if lm.precision == "amp_bf16" or (run.use_amp and torch.cuda.is_bf16_supported()) \
         else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    start = 0
-    run_path = os.path.join(cfg.out, "run.json")
-    run_meta = {"skipped": [], "n_skipped": 0}
-    if os.path.exists(ckpt_path):
+    run.scaler = torch.amp.GradScaler("cuda", enabled=run.use_amp and run.amp_dtype == torch.float16)
+
+
+def resume(run: _Run) -> None:
+    """Phase 4: continue from OUT/checkpoint.pt (weights, loss state, optimizer, scaler, step, skipped items)."""
+    import torch
+
+    if os.path.exists(run.ckpt_path):
         try:
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            ck = torch.load(run.ckpt_path, map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file
-            raise ClipcompError(f"{ckpt_path}: unreadable checkpoint ({type(exc).__name__}); delete it or use "
+            raise ClipcompError(f"{run.ckpt_path}: unreadable checkpoint ({type(exc).__name__}); delete it or use "
                                 "--force") from None
-        model.load_state_dict(ck["state_dict"])
+        run.model.load_state_dict(ck["state_dict"])
         if ck.get("loss_state"):
-            loss_fn.load_state_dict(ck["loss_state"])
-        opt.load_state_dict(ck["optimizer"])
+            run.loss_fn.load_state_dict(ck["loss_state"])
+        run.opt.load_state_dict(ck["optimizer"])
         if ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        start = int(ck["step"])
-        if os.path.exists(run_path):
-            with open(run_path, encoding="utf-8") as f:
+            run.scaler.load_state_dict(ck["scaler"])
+        run.start = int(ck["step"])
+        if os.path.exists(run.run_path):
+            with open(run.run_path, encoding="utf-8") as f:
                 old = json.load(f)
-            run_meta["skipped"], run_meta["n_skipped"] = old.get("skipped", []), old.get("n_skipped", 0)
-    ddp = model
-    if world > 1:
+            run.meta["skipped"], run.meta["n_skipped"] = old.get("skipped", []), old.get("n_skipped", 0)
+    run.sched.jump_to(run.start)
+    run.ddp = run.model
+    if run.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        ddp = DistributedDataParallel(model, device_ids=[local_rank] if device.startswith("cuda") else None)
-    metrics_path = os.path.join(cfg.out, "metrics.jsonl")
-    log = open(metrics_path, "a", encoding="utf-8") if rank == 0 else None  # noqa: SIM115 - closed in finally
+        run.ddp = DistributedDataParallel(run.model, device_ids=[run.local_rank] if run.device.startswith("cuda")
+                                          else None)
+
+
+def train_step(run: _Run, batch: dict, step: int, log_step: bool):
+    """Phase 5: one optimizer step on one batch; returns the loss tensor."""
+    import torch
+
+    lm = run.lm
+    if "error" in batch:
+        raise ClipcompError(batch["error"])
+    if batch["bad"]:
+        run.meta["n_skipped"] += len(batch["bad"])
+        run.meta["skipped"] = (run.meta["skipped"] + batch["bad"])[:100]
+    images = batch["image"].to(lm.device, non_blocking=True)
+    texts = [batch["text"]] + [batch[f] for f in run.loss_cls.text_fields]
+    sizes = [len(t) for t in texts]
+    extra = {f: batch[f].to(lm.device) for f in run.loss_cls.fields}
+    run.loss_fn.log_step = log_step
+    with torch.autocast("cuda", dtype=run.amp_dtype, enabled=run.use_amp):
+        img_f, txt_all, scale = _forward(run.ddp, images, torch.cat(texts).to(lm.device, non_blocking=True))
+        parts = torch.split(txt_all, sizes)
+        for f, feats in zip(run.loss_cls.text_fields, parts[1:], strict=True):
+            extra[f"{f}_features"] = feats
+        loss = run.loss_fn(img_f, parts[0], scale, **extra)
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    run.sched.step()
+    with torch.no_grad():
+        run.model.logit_scale.clamp_(0, math.log(100))
+    return loss
+
+
+def finish(run: _Run) -> None:
+    """Phase 7: the final weights (WiSE-FT interpolation with the starting model when asked)."""
+    cfg = run.cfg
+    final = os.path.join(cfg.out, "final.pt")
+    if run.start_state is not None:
+        _save(os.path.join(cfg.out, "finetuned.pt"), run.model, None, None, cfg.steps, cfg)
+        run.model.load_state_dict(_wise_ft(run.start_state, run.model.state_dict(), cfg.wise_ft))
+    _save(final, run.model, None, None, cfg.steps, cfg)
+
+
+def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None, force: bool = False) -> dict:
+    """Train or fine-tune (resuming from OUT/checkpoint.pt when the settings match) and return a summary.
+
+    The phases: `setup` → `build_model_and_data` → `make_optimizer` → `resume` → `train_step` per batch, with
+    metrics lines and checkpoints (phase 6, below) → `finish`. `stop_after` stops early after that step (tests,
+    chunked runs); `force` replaces a run with other settings.
+    """
+    from clipcomp.io import atomic_write_json
+    from clipcomp.progress import progress_bar
+
+    run = setup(cfg, force)
+    build_model_and_data(run)
+    make_optimizer(run)
+    resume(run)
+    rank, start = run.rank, run.start
+    log = open(os.path.join(cfg.out, "metrics.jsonl"), "a", encoding="utf-8") if rank == 0 else None  # noqa: SIM115
     t_start = time.perf_counter()
     seen = 0
     last = {}
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     step = start
-    run_meta.update({"data": cfg.data, "format": data.format, "n_items": data.n_items, "fields": data.fields,
-                     "resume": data.resume, "loader_workers": workers, "world_size": world,
-                     "loss": cfg.loss, "model": cfg.model, "pretrained": cfg.pretrained})
+    run.meta.update({"data": cfg.data, "format": run.data.format, "n_items": run.data.n_items,
+                     "fields": run.data.fields, "resume": run.data.resume, "loader_workers": run.workers,
+                     "world_size": run.world, "loss": cfg.loss, "model": cfg.model, "pretrained": cfg.pretrained})
 
     def write_run(status: str) -> None:
         if rank == 0:
             el = time.perf_counter() - t_start
-            atomic_write_json(run_path, {**run_meta, "status": status, "steps_done": step, "steps": cfg.steps,
-                                         "resumed_from": start, "seconds": el,
-                                         "images_per_s": seen / el if el > 0 else None})
+            atomic_write_json(run.run_path, {**run.meta, "status": status, "steps_done": step, "steps": cfg.steps,
+                                             "resumed_from": start, "seconds": el,
+                                             "images_per_s": seen / el if el > 0 else None})
 
     try:
         with progress_bar(end - start, "steps", enabled=progress and rank == 0, desc="train") as bar:
-            loader = data.loader(start, end)
-            for step, batch in zip(range(start, end), loader, strict=False):
-                if "error" in batch:
-                    raise ClipcompError(batch["error"])
-                if batch["bad"]:
-                    run_meta["n_skipped"] += len(batch["bad"])
-                    run_meta["skipped"] = (run_meta["skipped"] + batch["bad"])[:100]
-                for g in opt.param_groups:
-                    g["lr"] = cosine_lr(step, cfg)
-                images = batch["image"].to(lm.device, non_blocking=True)
-                texts = [batch["text"]] + [batch[f] for f in loss_cls.text_fields]
-                sizes = [len(t) for t in texts]
-                extra = {f: batch[f].to(lm.device) for f in loss_cls.fields}
-                loss_fn.log_step = rank == 0 and ((step + 1) % cfg.log_every == 0 or step + 1 == end)
-                with torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp):
-                    img_f, txt_all, scale = _forward(ddp, images, torch.cat(texts).to(lm.device, non_blocking=True))
-                    parts = torch.split(txt_all, sizes)
-                    for f, feats in zip(loss_cls.text_fields, parts[1:], strict=True):
-                        extra[f"{f}_features"] = feats
-                    loss = loss_fn(img_f, parts[0], scale, **extra)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, math.log(100))
-                seen += cfg.batch_size
+            for step, batch in zip(range(start, end), run.data.loader(start, end), strict=False):
                 done = step + 1
-                if rank == 0 and (done % cfg.log_every == 0 or done == end):
+                log_now = rank == 0 and (done % cfg.log_every == 0 or done == end)
+                loss = train_step(run, batch, step, log_now)
+                seen += cfg.batch_size
+                # phase 6: metrics line and checkpoint
+                if log_now:
                     el = time.perf_counter() - t_start
                     last = {"step": done, "loss": float(loss.detach()), "lr": cosine_lr(step, cfg),
-                            "logit_scale": float(model.logit_scale.detach().exp()), "images_per_s": seen / el,
-                            "elapsed_s": el, **loss_fn.diagnostics()}
+                            "logit_scale": float(run.model.logit_scale.detach().exp()), "images_per_s": seen / el,
+                            "elapsed_s": el, **run.loss_fn.diagnostics()}
                     log.write(json.dumps(last) + "\n")
                     log.flush()
                     bar.set_postfix(loss=f"{last['loss']:.3f}")
                 if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end):
-                    _save(ckpt_path, model, opt, scaler, done, cfg, loss_fn)
+                    _save(run.ckpt_path, run.model, run.opt, run.scaler, done, cfg, run.loss_fn)
                 step = done
                 bar.update(1)
     except BaseException:
@@ -295,16 +431,12 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     if step < end:
         raise ClipcompError(f"{cfg.data}: the data ran out after step {step}")
     if rank == 0 and end == cfg.steps:
-        final = os.path.join(cfg.out, "final.pt")
-        if start_state is not None:
-            _save(os.path.join(cfg.out, "finetuned.pt"), model, None, None, cfg.steps, cfg)
-            model.load_state_dict(_wise_ft(start_state, model.state_dict(), cfg.wise_ft))
-        _save(final, model, None, None, cfg.steps, cfg)
+        finish(run)
     write_run("finished" if end == cfg.steps else "stopped")
     seconds = time.perf_counter() - t_start
     return {"out": cfg.out, "steps_done": end, "resumed_from": start, "seconds": seconds,
-            "images_per_s": seen / seconds if seconds else None, "last": last, "n_skipped": run_meta["n_skipped"],
-            "format": data.format}
+            "images_per_s": seen / seconds if seconds else None, "last": last, "n_skipped": run.meta["n_skipped"],
+            "format": run.data.format}
 
 
 def _save(path: str, model, opt, scaler, step: int, cfg: TrainConfig, loss_fn=None) -> None:
@@ -317,5 +449,7 @@ def _save(path: str, model, opt, scaler, step: int, cfg: TrainConfig, loss_fn=No
         obj["optimizer"] = opt.state_dict()
     if scaler is not None:
         obj["scaler"] = scaler.state_dict()
-    torch.save(obj, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    from clipcomp.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)

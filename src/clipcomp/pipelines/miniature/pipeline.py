@@ -9,23 +9,24 @@ quickstart continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_output, atomic_write_json, file_sha256, prepare_output
 from clipcomp.pipelines.miniature.design import DEFAULT_CLASSES, DEFAULT_PARTNERS, design_pmi, joint_design, world_for
 
 TEMPLATES = ("a {c}", "a picture of a {c}", "an image with a {c}", "a {c} on a dark background")
 BENCHMARKS = ("pairs", "paste")
 
 
-@dataclass
+@typed
 class QuickstartConfig:
     out: str = "runs/quickstart"
     classes: list[str] = field(default_factory=lambda: list(DEFAULT_CLASSES))
@@ -88,8 +89,8 @@ def build_world_data(cfg: QuickstartConfig, variant: str, joint: np.ndarray, pro
     captions = os.path.join(root, "captions.parquet")
     if not os.path.exists(captions):
         t = pq.read_table(os.path.join(data, "manifest.parquet"), columns=["caption", "split"])
-        pq.write_table(t.select(["caption"]), captions + ".tmp")
-        os.replace(captions + ".tmp", captions)
+        with atomic_output(captions) as tmp:
+            pq.write_table(t.select(["caption"]), tmp)
     stats = os.path.join(root, "stats")
     _say(f"{variant}: concept statistics of the captions", progress)
     build_stats([captions], stats, BuildOptions(text_column="caption", min_count=1, workers=1))
@@ -107,11 +108,10 @@ def build_testsets(cfg: QuickstartConfig, progress: bool) -> dict[str, str]:
         settings = {"version": 2, "classes": cfg.classes, "partners": cfg.partners, "per_pair": cfg.per_pair,
                     "seed": cfg.seed,
                     "area_fraction": cfg.area_fraction if bench == "paste" else None}
-        meta = os.path.join(d, "meta.json")
-        if os.path.exists(meta):
-            with open(meta, encoding="utf-8") as f:
-                if json.load(f).get("settings") == settings:
-                    continue
+        # the output rule: same settings → reuse; other settings → this stage is rebuilt (force)
+        state = prepare_output(d, "quickstart test set", settings, force=True, markers=("manifest.parquet",))
+        if state.reuse and os.path.exists(os.path.join(d, "manifest.parquet")):
+            continue
         _say(f"test set '{bench}': {len(cfg.classes) * len(cfg.partners) * cfg.per_pair:,} scenes", progress)
         if bench == "pairs":
             images, rows = testsets.pairs(cfg.classes, cfg.partners, base, cfg.per_pair, cfg.seed)
@@ -130,20 +130,9 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
                        batch_size=cfg.batch_size, lr=lr or cfg.lr, warmup=min(100, steps // 10), seed=cfg.seed,
                        device=cfg.device, checkpoint_every=max(100, steps // 4), log_every=20)
     final = os.path.join(out, "final.pt")
-    if os.path.exists(final):
-        import dataclasses as dc
-
-        import torch
-
-        saved = torch.load(final, map_location="cpu", weights_only=False).get("config", {})
-        mine = dc.asdict(tcfg)
-        defaults = dc.asdict(TrainConfig())  # settings added later count as their defaults in older models
-        runtime = ("checkpoint_every", "log_every", "workers", "threads", "skip_bad")
-        diff = sorted(k for k in mine if k not in runtime and saved.get(k, defaults[k]) != mine[k])
-        if diff:
-            raise ClipcompError(f"{out}: holds a model trained with other settings (differs in: {', '.join(diff)}); "
-                                "use another --out")
-    else:
+    # the trainer's own output rule: a finished model with the same settings is reused, other settings refused
+    state = prepare_output(out, "train", tcfg.resume_settings(), markers=("checkpoint.pt", "final.pt"))
+    if not (state.reuse and os.path.exists(final)):
         _say(f"training {cfg.model} for {steps} steps → {out}", progress)
         train(tcfg, progress=progress)
     return final
@@ -177,19 +166,21 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
     for bench, d in tests.items():
         res_dir = os.path.join(cfg.out, "results", f"{name}-{bench}")
         path = os.path.join(res_dir, "items.parquet")
-        newest_input = max(os.path.getmtime(weights), os.path.getmtime(os.path.join(d, "manifest.parquet")))
-        if os.path.exists(path) and os.path.getmtime(path) >= newest_input:
+        settings = {"weights": file_sha256(weights), "testset": file_sha256(os.path.join(d, "manifest.parquet")),
+                    "classes": list(cfg.classes), "templates": list(TEMPLATES)}
+        state = prepare_output(res_dir, "quickstart zero-shot", settings, force=True, markers=("items.parquet",))
+        if state.reuse and os.path.exists(path):
             items = pq.read_table(path)
         else:
             _say(f"zero-shot: {name} on '{bench}'", progress)
             if emb is None:
-                from clipcomp.models.embed import Embedder
-                from clipcomp.models import load_model
+                from clipcomp.models import ModelSpec
+                from clipcomp.models.embed import make_embedder
 
-                emb = Embedder(load_model(cfg.model, weights, device=cfg.device), cache_dir=None, progress=False)
+                emb, _ = make_embedder(ModelSpec(cfg.model, weights, cfg.device, cache_dir=None), progress=False)
             items = zero_shot(emb, cfg, d)
-            os.makedirs(res_dir, exist_ok=True)
-            pq.write_table(items, path)
+            with atomic_output(path) as tmp:
+                pq.write_table(items, tmp)
         out[bench] = {}
         for label, sdir in stats_dirs.items():
             joined, res = analyze_results(items, ConceptStats.load(sdir), pair_columns=("class", "partner"),
@@ -279,6 +270,5 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
     }
     stage("report", write_report, cfg, summary)
     summary["timings_s"] = timings
-    with open(os.path.join(cfg.out, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2, default=float)
+    atomic_write_json(os.path.join(cfg.out, "summary.json"), summary)
     return summary

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from clipcomp.analysis.report import fmt as _f
+from clipcomp.io import atomic_write_text
 
 MODEL_LABELS = {"pmi": "trained on the PMI-structured world", "control": "control: trained on uniform co-occurrence",
                 "pmi+paste-ft": "PMI world, then fine-tuned with pasted-object augmentation"}
@@ -35,13 +36,10 @@ def headline(summary: dict) -> list[dict]:
 
 def _panels(summary: dict, path: str, draw, title, xlabel: str, ylabel: str) -> None:
     """One panel per benchmark: `draw(ax, bench)` plots the models; shared axes, legend and saving."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from clipcomp.io import new_figure, save_figure
 
     benches = list(next(iter(summary["results"].values())))
-    fig, axes = plt.subplots(1, len(benches), figsize=(6.0 * len(benches), 4.3), dpi=130, squeeze=False)
+    fig, axes = new_figure(1, len(benches), figsize=(6.0 * len(benches), 4.3), dpi=130, squeeze=False)
     for ax, bench in zip(axes[0], benches, strict=True):
         draw(ax, bench)
         ax.set_title(title(BENCH_LABELS.get(bench, bench)), fontsize=9)
@@ -51,8 +49,7 @@ def _panels(summary: dict, path: str, draw, title, xlabel: str, ylabel: str) -> 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot(summary: dict, path: str) -> None:
@@ -131,6 +128,5 @@ def write_report(cfg, summary: dict) -> dict[str, str]:
     plot(summary, os.path.join(cfg.out, "pmi_curve.png"))
     plot_pairs(summary, os.path.join(cfg.out, "pmi_pairs.png"))
     md = os.path.join(cfg.out, "report.md")
-    with open(md, "w", encoding="utf-8") as f:
-        f.write(markdown(cfg, summary))
+    atomic_write_text(md, markdown(cfg, summary))
     return {"report": md, "plot": os.path.join(cfg.out, "pmi_curve.png")}

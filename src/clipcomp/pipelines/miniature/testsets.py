@@ -23,6 +23,7 @@ from PIL import Image
 
 from clipcomp.benchgen.paste import paste, place
 from clipcomp.errors import ClipcompError
+from clipcomp.io import atomic_write_json
 from clipcomp.synth.captions import CaptionKnobs, caption_scene, full_caption
 from clipcomp.synth.render import render_scene
 from clipcomp.synth.world import BACKGROUND, Obj, WorldConfig, sample_scene
@@ -47,13 +48,14 @@ def source_colours(colours: list[str], purpose: str) -> list[str]:
 
 def save_set(out_dir: str, images: np.ndarray, rows: dict[str, list], meta: dict) -> pa.Table:
     os.makedirs(out_dir, exist_ok=True)
-    np.save(os.path.join(out_dir, "images.tmp.npy"), images)
-    os.replace(os.path.join(out_dir, "images.tmp.npy"), os.path.join(out_dir, "images.npy"))
+    from clipcomp.io import atomic_output
+
+    with atomic_output(os.path.join(out_dir, "images.npy")) as tmp:
+        np.save(tmp, images)
     table = pa.table(rows)
-    pq.write_table(table, os.path.join(out_dir, "manifest.tmp.parquet"))
-    os.replace(os.path.join(out_dir, "manifest.tmp.parquet"), os.path.join(out_dir, "manifest.parquet"))
-    with open(os.path.join(out_dir, "meta.json"), "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    with atomic_output(os.path.join(out_dir, "manifest.parquet")) as tmp:
+        pq.write_table(table, tmp)
+    atomic_write_json(os.path.join(out_dir, "meta.json"), meta)
     return table
 
 
@@ -195,8 +197,7 @@ def paste_training_set(out: str, classes: list[str], partners: list[str], base: 
     table = pa.table(rows).cast(manifest_schema()).append_column("source_image", pa.array(sources))
     pq.write_table(table, os.path.join(out, "manifest.parquet"))
     meta = {"settings": json.loads(json.dumps(settings)), "n_train": n, "n_test": 0, "n_shards": 1}
-    with open(meta_path, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
+    atomic_write_json(meta_path, meta)
     return meta
 
 

@@ -1,0 +1,5 @@
+"""`python -m clipcomp ...` = `clipcomp ...`."""
+
+from clipcomp.cli import main
+
+main()
