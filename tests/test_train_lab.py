@@ -145,7 +145,7 @@ def test_config_errors_are_one_line(tmp_path, capsys):
     toml.write_text("[captions]\nattribute_density = 2\n")
     with pytest.raises(SystemExit):
         main(["synth", "generate", str(toml)])
-    assert "attribute_density: 2 is not a probability" in capsys.readouterr().err
+    assert "attribute_density: 2.0 is not a probability" in capsys.readouterr().err
 
 
 def test_miniature_sweep(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import tomllib
 from typing import Any
 
@@ -63,6 +64,9 @@ def read_config(path: str) -> dict:
     return data
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
 def parse_overrides(items: list[str] | tuple[str, ...] | dict | None) -> dict:
     """``["a.b=1", "a.c=[x, y]"]`` → ``{"a": {"b": 1, "c": ["x", "y"]}}`` (values read as YAML scalars/lists).
     A mapping is taken as already parsed (dotted keys still split)."""
@@ -80,6 +84,8 @@ def parse_overrides(items: list[str] | tuple[str, ...] | dict | None) -> dict:
                 value = yaml.safe_load(text) if text.strip() else ""
             except yaml.YAMLError:
                 value = text
+            if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+                value = float(value)  # YAML 1.1 reads "1e-4" as a string; on a command line it means a number
             parsed.append((key.strip(), value))
         pairs = parsed
     for key, value in pairs:

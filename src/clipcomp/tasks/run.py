@@ -18,6 +18,10 @@ __all__ = ["ModelSpec", "eval_binding", "eval_retrieval", "eval_select", "eval_z
            "run_eval", "run_suite", "suite_cache_dir"]
 
 
+# options that change how a run copes, not what it computes: not part of an output's fingerprint
+RUNTIME_OPTIONS = ("skip_bad",)
+
+
 def suite_cache_dir(name: str, paths: list[str], images: str | None) -> str:
     """Where files derived from a suite's data are kept between runs (keyed by the suite and its inputs)."""
     from clipcomp.io import cache_root, fingerprint
@@ -47,7 +51,8 @@ def run_suite(name: str, path: str | list[str], out: str, images: str | None = N
         raise ClipcompError(f"suite {name} needs images: give `images: DIR` (its image folder)")
     opts = dict(options or {})
     emb, info = make_embedder(spec or ModelSpec(), progress)
-    settings = {"suite": name, "data": [os.path.abspath(p) for p in paths], "images": images, "options": opts,
+    settings = {"suite": name, "data": [os.path.abspath(p) for p in paths], "images": images,
+                "options": {k: v for k, v in opts.items() if k not in RUNTIME_OPTIONS},
                 "model_identity": info["identity"]}
     prepare_output(out, f"eval {name}", settings, force=force, markers=("summary.json", "items.parquet"))
     data = suite.open(path, images, opts, suite_cache_dir(name, paths, images))

@@ -132,9 +132,16 @@ def train_model(cfg: QuickstartConfig, data: str, out: str, progress: bool, pret
     final = os.path.join(out, "final.pt")
     # the trainer's own output rule: a finished model with the same settings is reused, other settings refused
     state = prepare_output(out, "train", tcfg.resume_settings(), markers=("checkpoint.pt", "final.pt"))
-    if not (state.reuse and os.path.exists(final)):
-        _say(f"training {cfg.model} for {steps} steps → {out}", progress)
-        train(tcfg, progress=progress)
+    if state.reuse and os.path.exists(final):
+        import torch
+
+        done = torch.load(final, map_location="cpu", weights_only=False).get("step")
+        if done == steps:  # the trainer counts steps as extendable; a finished quickstart model must match them
+            return final
+        raise ClipcompError(f"{out}: holds a model trained with other settings (differs in: steps {done} → "
+                            f"{steps}); use another --out")
+    _say(f"training {cfg.model} for {steps} steps → {out}", progress)
+    train(tcfg, progress=progress)
     return final
 
 
