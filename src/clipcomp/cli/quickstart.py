@@ -44,6 +44,8 @@ def quickstart_cmd(
         min=0.0, max=1.0)] = 0.1,
     workers: Annotated[int, typer.Option(help="Processes for scene generation (≥ 1).", min=1)] = 2,
     device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (≥ 0; 0 = torch's default). The documented numbers "
+                                              "were computed with 2: float sums depend on the count.", min=0)] = 2,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.")] = False,
 ) -> None:
     """PMI in miniature: a world with set co-occurrences → ConceptStats → train → zero-shot → PMI report."""
@@ -53,7 +55,8 @@ def quickstart_cmd(
     cfg = QuickstartConfig(out=out, steps=steps, n_train=n_train, per_pair=per_pair, batch_size=batch_size,
                            model=model, seed=seed, decay=decay, never=never, completeness=completeness,
                            attribute_density=attribute_density, control=control, finetune=finetune,
-                           finetune_steps=finetune_steps, area_fraction=area_fraction, workers=workers, device=device)
+                           finetune_steps=finetune_steps, area_fraction=area_fraction, workers=workers, device=device,
+                           threads=threads)
     if classes:
         cfg.classes = csv_list(classes)
     if partners:

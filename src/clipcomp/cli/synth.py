@@ -25,6 +25,7 @@ def synth_generate(
     force: Annotated[bool, typer.Option(help="Replace another dataset or other results in OUT.")] = False,
 ) -> None:
     """Render scenes and captions into image shards + manifest.parquet + meta.json."""
+    from clipcomp.config import apply_overrides
     from clipcomp.errors import ClipcompError
     from clipcomp.pipelines.lab import load_sections, parse
     from clipcomp.synth.dataset import generate
@@ -33,9 +34,9 @@ def synth_generate(
     if not any(raw.get(k) for k in ("world", "captions", "dataset")):
         raise ClipcompError(f"{config}: no world, captions or dataset section; an empty config would generate the "
                             "default 21,000 scenes — write the sections you mean (see examples/binding_dense.yaml)")
-    for key, value in (("out", out), ("workers", workers), ("n_train", n_train), ("n_test", n_test)):
-        if value is not None:
-            raw.setdefault("dataset", {})[key] = value
+    raw = apply_overrides(raw, {f"dataset.{k}": v for k, v in (("out", out), ("workers", workers),
+                                                                ("n_train", n_train), ("n_test", n_test))
+                                if v is not None})
     s = parse(raw, config)
     meta = generate(s["world"], s["captions"], s["dataset"], force=force)
     console.print(f"{s['dataset'].out}: {meta['n_train']:,} train + {meta['n_test']:,} test scenes in "

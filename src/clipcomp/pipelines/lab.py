@@ -18,7 +18,6 @@ Finished runs are kept (`runs/<cell>-s<seed>/binding.json`) and skipped when the
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import itertools
@@ -77,16 +76,15 @@ def parse(raw: dict, path: str) -> dict:
 
 
 def _override(raw: dict, overrides: dict, path: str) -> dict:
-    new = copy.deepcopy(raw)
-    for key, value in overrides.items():
+    """A sweep cell's `section.key: value` overrides, applied by the one override rule (clipcomp.config)."""
+    from clipcomp.config import apply_overrides
+
+    for key in overrides:
         if "." not in key:
             raise ClipcompError(f"{path}: override {key!r} must be 'section.key' (e.g. captions.completeness)")
-        section, name = key.split(".", 1)
-        if section not in _CLASSES:
-            raise ClipcompError(f"{path}: override {key!r}: unknown section {section!r}")
-        new.setdefault(section, {})
-        new[section][name] = value
-    return new
+        if key.split(".", 1)[0] not in _CLASSES:
+            raise ClipcompError(f"{path}: override {key!r}: unknown section {key.split('.', 1)[0]!r}")
+    return apply_overrides(raw, overrides)
 
 
 def cells_of(raw: dict, sweep: SweepConfig, path: str) -> list[tuple[str, dict]]:

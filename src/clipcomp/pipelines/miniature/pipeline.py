@@ -51,6 +51,10 @@ class QuickstartConfig:
     finetune_n: int = 10_000
     area_fraction: float = 0.1
     device: str = "auto"
+    # torch CPU threads for training and evaluation. Float sums run in a thread-count-dependent order, so the
+    # documented numbers (README, docs/results/pmi_miniature.md: 2 threads) need the same count; 0: torch's own
+    # default (the number of cores), which differs between machines.
+    threads: int = 2
 
     def validate(self) -> None:
         for name in ("n_train", "per_pair", "steps", "batch_size", "workers", "finetune_steps", "finetune_n"):
@@ -61,6 +65,8 @@ class QuickstartConfig:
                 raise ClipcompError(f"quickstart: {name.replace('_', '-')} must be in [0, 1]")
         if not 0 < self.area_fraction < 1:
             raise ClipcompError("quickstart: area-fraction must be in (0, 1)")
+        if self.threads < 0:
+            raise ClipcompError(f"quickstart: threads must be ≥ 0 (got {self.threads}; 0 = torch's default)")
 
 
 def _say(msg: str, progress: bool) -> None:
@@ -216,11 +222,33 @@ def pair_table(joined: pa.Table) -> list[dict]:
 
 
 def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
-    """The whole quickstart; returns the summary written to OUT/summary.json."""
+    """The whole quickstart; returns the summary written to OUT/summary.json (with the environment it ran in)."""
+    import torch
+
+    cfg.validate()
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def environment() -> dict:
+    """What a float-exact rerun needs to match: library versions, torch's thread count, the CPU."""
+    import platform
+
+    import torch
+
+    return {"torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(), "processor": platform.processor() or None, "cpu_count": os.cpu_count()}
+
+
+def _run(cfg: QuickstartConfig, progress: bool) -> dict:
     from clipcomp.io import check_output_path, record_output, recorded_kind
     from clipcomp.pipelines.miniature.report import write_report
 
-    cfg.validate()
     t0 = time.perf_counter()
     check_output_path(cfg.out)
     other = recorded_kind(cfg.out)
@@ -274,6 +302,7 @@ def run(cfg: QuickstartConfig, progress: bool = True) -> dict:
                             for s, v in per.items()} for b, per in r.items()} for m, r in results.items()},
         "timings_s": timings,
         "seconds": time.perf_counter() - t0,
+        "environment": environment(),
     }
     stage("report", write_report, cfg, summary)
     summary["timings_s"] = timings

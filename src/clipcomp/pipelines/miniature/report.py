@@ -121,6 +121,12 @@ def markdown(cfg, summary: dict) -> str:
             lines += ["Control against its own (near-constant) PMI: " + ", ".join(own) + ".", ""]
     lines += ["![accuracy vs PMI](pmi_curve.png)", "", "![per-pair accuracy](pmi_pairs.png)", "",
               "Timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items()) + ".", ""]
+    env = summary.get("environment")
+    if env:
+        lines += [f"Environment: torch {env['torch']}, {env['torch_threads']} torch thread(s), {env['machine']} "
+                  f"({env['cpu_count']} CPUs). Float sums depend on the thread count and the CPU's kernels: the "
+                  "same seed and settings give these numbers exactly only with the same count on the same kind of "
+                  "CPU.", ""]
     return "\n".join(lines)
 
 
