@@ -156,6 +156,12 @@ def test_cli_and_python_loader_take_the_same_overrides(tmp_path, capsys):
     import dataclasses
 
     assert saved == dataclasses.asdict(py)
+    from clipcomp.io import file_sha256
+
+    first = file_sha256(str(tmp_path / "run" / "final.pt"))
+    code, _, err = run_cli(["train", str(cfg), *[o for o in overrides if "temperature" not in o], "-q"], capsys)
+    assert code == 0, err
+    assert file_sha256(str(tmp_path / "run" / "final.pt")) == first  # a rerun writes the same bytes
     code, _, err = run_cli(["train", str(cfg), "train.stepz=3", "-q"], capsys)
     assert code == 2 and "unknown key 'train.stepz'" in err and "did you mean steps" in err
     code, _, err = run_cli(["train", str(cfg), "train.steps=many", "-q"], capsys)

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from clipcomp.cli.analyze import analyze_app
+from clipcomp.cli.base import base_cmd
 from clipcomp.cli.bench import bench_app
 from clipcomp.cli.domains import domains_app
 from clipcomp.cli.embed import embed_cmd
@@ -35,7 +36,7 @@ for _name, _group in (("stats", stats_app), ("eval", eval_app), ("analyze", anal
                       ("mech", mech_app), ("similarity", similarity_app), ("domains", domains_app)):
     app.add_typer(_group, name=_name)
 for _name, _cmd in (("train", train_cmd), ("embed", embed_cmd), ("quickstart", quickstart_cmd),
-                    ("slipform", slipform_cmd), ("models", models_cmd)):
+                    ("slipform", slipform_cmd), ("models", models_cmd), ("base", base_cmd)):
     app.command(_name)(_cmd)
 
 err_console = Console(stderr=True)

@@ -4,6 +4,7 @@ Every command that takes "a dataset" (training pairs, a classification set, capt
 `detect_format` instead of looking at suffixes itself, so a path means the same thing everywhere:
 
 - ``synthetic``: a lab dataset directory (manifest.parquet + meta.json, see clipcomp.synth.dataset)
+- ``arrays``: images.npy + manifest.parquet (memory-mapped generated images, see clipcomp.datasets.arrays)
 - ``webdataset``: .tar shards — a file, a brace pattern, a glob, a folder of .tar files or a remote URL
 - ``coco``: a COCO-style JSON (``images`` + ``annotations``)
 - ``json``: any other JSON file (e.g. one SugarCrepe subset)
@@ -20,7 +21,7 @@ from clipcomp.errors import ClipcompError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 # formats a training data source may be given in (`--data-format`); "auto" asks detect_format
-TRAIN_FORMATS = ("auto", "synthetic", "coco", "manifest", "webdataset")
+TRAIN_FORMATS = ("auto", "synthetic", "arrays", "coco", "manifest", "webdataset")
 
 
 def _looks_like_coco(path: str) -> bool:
@@ -43,6 +44,9 @@ def detect_format(path: str, what: str = "data") -> str:
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "manifest.parquet")) and os.path.exists(os.path.join(path, "meta.json")):
             return "synthetic"
+        if os.path.isfile(os.path.join(path, "images.npy")) and \
+                os.path.isfile(os.path.join(path, "manifest.parquet")):
+            return "arrays"
         if glob.glob(os.path.join(path, "*.tar")):
             return "webdataset"
         return "folder"

@@ -22,7 +22,7 @@ from typing import Any
 
 from clipcomp.errors import ClipcompError, file_sha256
 
-SMALL_MODELS = ("clipcomp-micro", "clipcomp-tiny", "clipcomp-small")
+SMALL_MODELS = ("clipcomp-micro", "clipcomp-tiny", "clipcomp-small", "clipcomp-micro32", "clipcomp-tiny32")
 _REGISTERED = False
 
 

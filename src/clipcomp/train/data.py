@@ -341,6 +341,13 @@ def open_train_data(spec: DataSpec, lm, text_fields: tuple[str, ...], num_fields
         cols = columns_for(ds.table.column_names, spec.data, SYNTH_FIELDS)
         dataset = SynthTrainSet(ds, size, mean, std, maker, cols)
         name, n = os.path.basename(os.path.normpath(spec.data)), len(ds)
+    elif fmt == "arrays":
+        from clipcomp.datasets.arrays import ArraysDataset
+
+        ds = ArraysDataset(spec.data, spec.caption_column or "caption")
+        cols = columns_for(ds.table.column_names, spec.data, {})
+        dataset = SynthTrainSet(ds, size, mean, std, maker, cols)
+        name, n = os.path.basename(os.path.normpath(spec.data)), len(ds)
     elif fmt in ("coco", "manifest"):
         from clipcomp.datasets.image_text import load_coco_pairs, load_pairs_manifest
 

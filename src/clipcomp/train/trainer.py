@@ -275,7 +275,7 @@ def build_model_and_data(run: _Run) -> None:
     spec = DataSpec(cfg.data, cfg.data_format, cfg.images, cfg.image_column, cfg.caption_column, dict(cfg.fields),
                     cfg.augment, cfg.skip_bad, cfg.shuffle_buffer)
     fmt = train_format(cfg.data) if cfg.data_format == "auto" else cfg.data_format
-    run.workers = cfg.workers if cfg.workers is not None else (0 if fmt == "synthetic" else 2)
+    run.workers = cfg.workers if cfg.workers is not None else (0 if fmt in ("synthetic", "arrays") else 2)
     run.data = open_train_data(spec, run.lm, run.loss_cls.text_fields, run.loss_cls.fields, cfg.batch_size,
                                cfg.seed, run.rank, run.world, run.workers)
     run.loss_fn = make_loss(cfg.loss, run.rank, run.world, **cfg.loss_options).to(run.lm.device)
@@ -451,5 +451,6 @@ def _save(path: str, model, opt, scaler, step: int, cfg: TrainConfig, loss_fn=No
         obj["scaler"] = scaler.state_dict()
     from clipcomp.io import atomic_output
 
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    # a file object, not a path: torch names the archive inside after a path, and the temporary one has the PID
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
