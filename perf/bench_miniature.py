@@ -44,11 +44,18 @@ def bare_loop(model_name: str, images: np.ndarray, captions: list[str], batch: i
 
 
 def trainer(model_name: str, data: str, out: str, batch: int, steps: int) -> float:
+    import json
+    import os
+
     from clipcomp.train.trainer import TrainConfig, train
 
-    res = train(TrainConfig(data=data, out=out, model=model_name, steps=steps, batch_size=batch, log_every=steps,
-                            checkpoint_every=10 ** 6), progress=False, force=True)
-    return res["images_per_s"]
+    train(TrainConfig(data=data, out=out, model=model_name, steps=steps + 2, batch_size=batch, log_every=1,
+                      checkpoint_every=10 ** 6), progress=False, force=True)
+    # steady state, like the bare loop: from the end of step 2 to the last step (start-up excluded)
+    with open(os.path.join(out, "metrics.jsonl"), encoding="utf-8") as f:
+        lines = [json.loads(x) for x in f if x.strip()]
+    a, b = lines[1], lines[-1]
+    return batch * (b["step"] - a["step"]) / (b["elapsed_s"] - a["elapsed_s"])
 
 
 def main() -> None:
