@@ -71,7 +71,9 @@ colours (most captions in (c)), a named colour replaced.
 
 Raw rows: `{out}/results.parquet`; per-run metrics, checkpoints and `metrics.jsonl` under `{out}/runs/`.
 """
-    report.write_text(text + "\n" + interpretation(res["summary"]) + "\n")
+    from clipcomp.analysis.report import write_report_keeping_reading
+
+    write_report_keeping_reading(str(report), text + "\n" + interpretation(res["summary"]) + "\n")
     print(report.read_text())
     print(json.dumps(res["summary"], indent=1)[:2000])
 
@@ -92,8 +94,8 @@ def interpretation(summary: list[dict]) -> str:
     lines.append(f"- (e) (c) with hard negatives: {v('e'):.3f} ({v('e') - v('c'):+.3f} vs (c)).")
     agree = v("a") > max(v("b"), v("c")) and v("d") < v("a") and v("e") < v("a")
     lines.append("")
-    lines.append("The paper's direction — (a) high, (b)/(c) low, (d)/(e) not closing the gap to (a) — "
-                 + ("holds in these runs." if agree else "does not fully hold in these runs; see the table."))
+    lines.append(f"Paper's predicted ordering ((a) above (b) and (c); (d) and (e) below (a)) met by these means: "
+                 f"{'yes' if agree else 'no'}.")
     return "\n".join(lines)
 
 

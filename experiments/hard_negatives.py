@@ -221,39 +221,6 @@ def findings(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def summary(rows: list[dict]) -> str:
-    """What the numbers say, computed from them (no claim beyond the intervals)."""
-    from clipcomp.pipelines.lab import mean_ci
-
-    def m(arm, key):
-        return mean_ci([r[key] for r in rows if r["arm"] == arm])[0]
-
-    clear = []
-    for arm, _, _ in ARMS[1:]:
-        d, h = paired(rows, arm, "infonce", "binding_accuracy")
-        if np.isfinite(h) and abs(d) > h:
-            clear.append(f"{arm} ({d:+.3f} ± {h:.3f})")
-    d_cl, h_cl = paired(rows, "negclip-concreteplant", "negclip-least-concrete", "binding_accuracy")
-    lines = [
-        f"- Binding: InfoNCE {m('infonce', 'binding_accuracy'):.3f}; the hard-negative arms "
-        f"{min(m(a, 'binding_accuracy') for a, _, _ in ARMS[1:]):.3f}–"
-        f"{max(m(a, 'binding_accuracy') for a, _, _ in ARMS[1:]):.3f}. "
-        + ("Arms whose paired difference from InfoNCE clears its interval: " + ", ".join(clear) + "."
-           if clear else "No arm's paired difference from InfoNCE clears its 95 % interval."),
-        f"- ConcretePlant vs least-concrete spans (same types, same replacement rule): binding {d_cl:+.3f} ± "
-        f"{h_cl:.3f} — in this world, which span is perturbed did not measurably change binding or the "
-        "replacement probes with 3 seeds.",
-        f"- Gradient shares: hard negatives receive {m('negclip-concreteplant', 'grad_share_hard'):.3f} of the "
-        f"negative-side gradient with ConcretePlant negatives, {m('negclip-random', 'grad_share_hard'):.3f} with "
-        f"random spans, {m('negclip-least-concrete', 'grad_share_hard'):.3f} with least-concrete spans, and "
-        f"{m('cement-concreteplant', 'grad_share_hard'):.3f} with Cement — the measurement behind the paper's "
-        "gradient-imbalance argument moves in its direction (concrete negatives are harder; Cement shifts the "
-        "gradient towards them), but here the shift is small and did not translate into probe accuracy.",
-        "- Caveats: one small synthetic world whose vocabulary is a few dozen words, a 5.5M-parameter model "
-        "(clipcomp-micro) trained from scratch for 600 steps, 3 seeds; negatives restricted to in-world words; "
-        "the paper fine-tunes pretrained CLIP on real captions, which no reachable weights allow here.",
-    ]
-    return "\n".join(lines)
 
 
 def slipform_section() -> str:
@@ -273,8 +240,7 @@ def slipform_section() -> str:
         f"{res['train_summary']['steps_done']} steps, then SugarCrepe (the items whose val2017 image is in "
         "coco_mini), COCO-Order, retrieval, the multi-label linear probe on coco_mini's instances and zero-shot on "
         "the repository's COCO sample — for the starting weights (`start`) and the fine-tuned ones (`slipform`). "
-        "**No pretrained weights are reachable on these machines**: the start is a random initialization, so this "
-        "shows the real path working end to end, not Slipform's effect on a trained CLIP.\n\n" + table_md)
+        "No pretrained weights are reachable on these machines: the start is a random initialization.\n\n" + table_md)
 
 
 def main() -> None:
@@ -288,6 +254,15 @@ def main() -> None:
     ap.add_argument("--no-slipform", dest="slipform", action="store_false",
                     help="skip the end-to-end Slipform run on ../shared COCO")
     args = ap.parse_args()
+    from clipcomp.errors import ClipcompError
+    from clipcomp.pipelines.base import gate_seeds
+
+    try:  # first: the seed's base model and its gates (printed); a failed gate stops the experiment
+        gates_md = gate_seeds(str(Path(args.out) / "bases"), args.seeds)
+        gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
+                     "as before; continuing them from the gated base is the paper issue's rebuild.\n")
+    except ClipcompError as exc:
+        raise SystemExit(f"error: {exc}") from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -312,6 +287,8 @@ def main() -> None:
 Command: `python experiments/hard_negatives.py --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}` on
 the project's CPU machine ({os.cpu_count()} cores, Python {platform.python_version()}); training took
 {train_minutes:.0f} minutes over the {len(rows)} runs (finished runs are reused; this invocation {minutes:.0f} min).
+
+{gates_md}
 
 Setup. The binding lab's world in the incomplete + salient caption setting (3–4 objects per 64×64 scene,
 8 shapes × 8 colours × 2 sizes; each non-anchor object named with p = 0.2; the always-named object is a
@@ -339,11 +316,7 @@ Per run:
 
 {per_run}
 
-## What we measured
-
-{summary(rows)}
-
-Paired differences (mean over seeds ± 95 % t half-width; with 3 seeds only a large effect clears 0):
+## Mean over seeds ± 95 % t half-width of the seed-paired differences:
 
 {diffs}
 
@@ -359,7 +332,9 @@ Raw rows: `{os.path.relpath(out, ROOT)}/results.parquet`; per-run metrics, check
     plot_metric(groups, "grad_share_hard", str(plot), "share of the similarity gradient on hard negatives",
                 "grad share (hard)")
     text += f"\n![gradient share on hard negatives during training]({plot.name})\n"
-    Path(args.report).write_text(text)
+    from clipcomp.analysis.report import write_report_keeping_reading
+
+    write_report_keeping_reading(args.report, text)
     print(args.report)
 
 

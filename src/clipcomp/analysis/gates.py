@@ -118,3 +118,24 @@ def require(gates: list[Gate], what: str = "the base model") -> None:
 
 def gates_json(gates: list[Gate]) -> list[dict]:
     return [{**asdict(g), "margin": g.margin} for g in gates]
+
+
+def unit_correlation(units: dict[str, tuple[list[float], list[float]]], min_units_for_p: int = 5) -> dict:
+    """Spearman ρ between x and y over *independent units* (e.g. test domains), each unit's values first averaged
+    over its seeds — never over (unit × seed) pseudo-replicates. A p-value only with ≥ `min_units_for_p` units."""
+    from scipy import stats
+
+    xs = [float(np.mean(x)) for x, _ in units.values()]
+    ys = [float(np.mean(y)) for _, y in units.values()]
+    out = {"n_units": len(xs), "rho": float("nan"), "p": None}
+    if len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
+        r = stats.spearmanr(xs, ys)
+        out["rho"] = float(r.statistic)
+        if len(xs) >= min_units_for_p:
+            out["p"] = float(r.pvalue)
+    return out
+
+
+def format_unit_correlation(name: str, res: dict) -> str:
+    p = f"p = {res['p']:.2g}" if res["p"] is not None else f"no p-value with {res['n_units']} units"
+    return f"Spearman ρ({name}) over the {res['n_units']} unit means = {res['rho']:.2f} ({p})."

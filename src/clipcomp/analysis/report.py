@@ -107,3 +107,24 @@ def write_report(res: PMIAnalysis, out_dir: str, title: str, context: dict | Non
     js = os.path.join(out_dir, "analysis.json")
     atomic_write_json(js, {**res.as_dict(), **(extra_json or {}), "context": context or {}})
     return {"report": md_path, "plot": png, "json": js}
+
+
+READING_MARK = "<!-- reading: written by a person after looking at the tables above; reruns keep it -->"
+
+
+def write_report_keeping_reading(path: str, tables_md: str) -> str:
+    """Write an experiment report: the tables a script computed, then the reading that a person wrote after
+    looking at them (kept from the existing report below READING_MARK). Scripts never write interpretation."""
+    import os
+
+    from clipcomp.io import atomic_write_text
+
+    reading = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        if READING_MARK in old:
+            reading = old.split(READING_MARK, 1)[1].strip("\n")
+    text = tables_md.rstrip("\n") + "\n\n" + READING_MARK + "\n" + (reading + "\n" if reading else "")
+    atomic_write_text(path, text)
+    return path

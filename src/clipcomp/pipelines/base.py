@@ -176,3 +176,26 @@ def _gates_from(rows: list[dict]):
     from clipcomp.analysis.gates import Gate
 
     return [Gate(**{k: v for k, v in r.items() if k != "margin"}) for r in rows]
+
+
+def gate_seeds(root: str, seeds: list[int], progress: bool = True, **settings) -> str:
+    """The first step of every miniature paper experiment: the seed's stand-in (trained or reused under
+    ROOT/base-s<seed>) and its gates. Prints and returns the gate table (Markdown, one block per seed); stops with
+    one line on the first failed gate, so no effect is reported for a model that did not learn the base task."""
+    from clipcomp.analysis.gates import gate_table, require
+
+    blocks, failed = [], None
+    for seed in seeds:
+        info = train_base(BaseConfig(out=os.path.join(root, f"base-s{seed}"), seed=seed, **settings),
+                          progress=progress, require_gates=False)
+        gates = _gates_from(info["gates"])
+        acc = ", ".join(f"{d} {a:.3f}" for d, a in info["accuracy"].items())
+        blocks.append(f"Seed {seed} ({info['settings']['model']}, {info['settings']['steps']} steps; zero-shot "
+                      f"accuracy {acc}):\n\n" + gate_table(gates))
+        if failed is None and not info["gates_passed"]:
+            failed = (gates, seed)
+    md = "## Gates: did the base model learn the base task?\n\n" + "\n".join(blocks)
+    print(md, flush=True)
+    if failed is not None:
+        require(failed[0], f"the seed-{failed[1]} base model ({os.path.join(root, f'base-s{failed[1]}')})")
+    return md
