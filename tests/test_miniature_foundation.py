@@ -133,3 +133,28 @@ def test_base_model_is_trained_once_gated_and_reused(tmp_path, capsys):
     assert code == 2 and "--min-accuracy" in err
     code, _, err = run_cli(["base", "-o", str(tmp_path / "c"), "--domains", "natural,quickdraw"], capsys)
     assert code == 2 and "unknown domain(s) 'quickdraw'" in err
+
+
+def test_unicl_equals_infonce_with_distinct_labels_and_a_hand_computation_with_shared_ones():
+    import torch
+
+    from clipcomp.train.losses import make_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=1)
+    t = torch.nn.functional.normalize(torch.randn(6, 8, generator=g), dim=1)
+    s = torch.tensor(7.0)
+    distinct = make_loss("unicl")(x, t, s, labels=torch.arange(6).float())
+    assert float(distinct) == pytest.approx(float(make_loss("infonce")(x, t, s)), abs=1e-5)
+    y = np.array([0, 1, 0, 2, 1, 0])
+    logits = 7.0 * x.numpy() @ t.numpy().T
+    pos = (y[:, None] == y[None, :]).astype(float)
+
+    def log_softmax(a, axis):
+        m = a.max(axis=axis, keepdims=True)
+        return a - m - np.log(np.exp(a - m).sum(axis=axis, keepdims=True))
+
+    i2t = -((pos / pos.sum(1, keepdims=True)) * log_softmax(logits, 1)).sum(1).mean()
+    t2i = -((pos / pos.sum(0, keepdims=True)) * log_softmax(logits, 0)).sum(0).mean()
+    got = make_loss("unicl")(x, t, s, labels=torch.tensor(y, dtype=torch.float32))
+    assert float(got) == pytest.approx((i2t + t2i) / 2, rel=1e-5)

@@ -24,6 +24,8 @@ def base_cmd(
     n_test: Annotated[int, typer.Option(help="Held-out gate items per domain (≥ 1).", min=1)] = 1_200,
     model: Annotated[str, typer.Option(help="Architecture (clipcomp-micro32: 32 px, patch 4).")] = "clipcomp-micro32",
     steps: Annotated[int, typer.Option(help="Training steps (≥ 1).", min=1)] = 800,
+    loss: Annotated[str, typer.Option(help="unicl (label-aware contrastive, default) | infonce (plain CLIP).")]
+    = "unicl",
     batch_size: Annotated[int, typer.Option(help="Batch size (≥ 1).", min=1)] = 128,
     lr: Annotated[float, typer.Option(help="Peak learning rate (> 0).", min=0.0)] = 1e-3,
     threads: Annotated[int, typer.Option(help="torch threads (≥ 0; 0 = torch's default).", min=0)] = 2,
@@ -41,6 +43,7 @@ def base_cmd(
 
     doms = ["all"] if domains.strip() == "all" else csv_list(domains)
     cfg = BaseConfig(out=out, seed=seed, domains=doms, n_train=n_train, n_test=n_test, model=model, steps=steps,
+                     loss=loss,
                      batch_size=batch_size, lr=lr, threads=threads, min_accuracy=min_accuracy, min_items=min_items,
                      max_collapse=max_collapse, **({"classes": csv_list(classes)} if classes else {}))
     try:

@@ -8,6 +8,7 @@ from clipcomp.train.losses.ceclip import CEClipLoss
 from clipcomp.train.losses.cement import CementLoss
 from clipcomp.train.losses.infonce import InfoNCELoss
 from clipcomp.train.losses.negclip import NegClipLoss
+from clipcomp.train.losses.unicl import UniCLLoss
 
-__all__ = ["LOSSES", "CEClipLoss", "CementLoss", "InfoNCELoss", "NegClipLoss", "TrainingLoss", "get_loss_class",
-           "make_loss", "register_loss"]
+__all__ = ["LOSSES", "CEClipLoss", "CementLoss", "InfoNCELoss", "NegClipLoss", "TrainingLoss", "UniCLLoss",
+           "get_loss_class", "make_loss", "register_loss"]
