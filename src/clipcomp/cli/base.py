@@ -23,11 +23,11 @@ def base_cmd(
     n_train: Annotated[int, typer.Option(help="Training images per trained domain (≥ 1).", min=1)] = 40_000,
     n_test: Annotated[int, typer.Option(help="Held-out gate items per domain (≥ 1).", min=1)] = 1_200,
     model: Annotated[str, typer.Option(help="Architecture (clipcomp-micro32: 32 px, patch 4).")] = "clipcomp-micro32",
-    steps: Annotated[int, typer.Option(help="Training steps (≥ 1).", min=1)] = 800,
+    steps: Annotated[int, typer.Option(help="Training steps (≥ 1).", min=1)] = 3000,
     loss: Annotated[str, typer.Option(help="unicl (label-aware contrastive, default) | infonce (plain CLIP).")]
     = "unicl",
     batch_size: Annotated[int, typer.Option(help="Batch size (≥ 1).", min=1)] = 128,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (> 0).", min=0.0)] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (> 0).", min=0.0)] = 2e-3,
     threads: Annotated[int, typer.Option(help="torch threads (≥ 0; 0 = torch's default).", min=0)] = 2,
     min_accuracy: Annotated[float, typer.Option(help="Gate: natural zero-shot accuracy at least this, in [0, 1].",
                                                 min=0.0, max=1.0)] = 0.9,

@@ -47,9 +47,9 @@ class BaseConfig:
     # step 1000 of 2000); "infonce" is the plain-CLIP option
     loss: str = "unicl"
     resolution: int = 32
-    steps: int = 800  # ~6 minutes on 2 CPU cores at ~285 images/s (clipcomp-micro32, batch 128)
+    steps: int = 3000  # measured: 800 steps 0.58, 1200 steps (lr 2e-3) 0.78 natural accuracy; ~370 images/s
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 2e-3
     threads: int = 2  # torch threads (float sums depend on the count; 0 = torch's default)
     min_accuracy: float = 0.9
     min_items: int = 1000
