@@ -39,6 +39,12 @@ TEMPLATES = ["a photo of a {c}", "a clipart of a {c}", "a sketch of a {c}", "a p
              "a doodle of a {c}", "an image of a {c}"]
 
 
+
+# The paper's predicted directions, pre-registered: printed before any result.
+PREDICTED = ("Held-out-class accuracy in T: natural-only < cg-low < cg-high; leave-out-domain (DG) above natural-"
+             "only; CG below DG; the doodle/quickdraw domain lowest, with lower CKA and fewer shared units than "
+             "sketch; less class overlap → better CG.")
+
 def wilson(k: int, n: int) -> tuple[float, float]:
     from clipcomp.analysis.pmi import wilson_interval
 
@@ -157,15 +163,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "dg_cg"))
     ap.add_argument("--report", default=str(ROOT / "docs" / "results" / "dg_cg.md"))
     args = ap.parse_args()
-    from clipcomp.errors import ClipcompError
-    from clipcomp.pipelines.base import gate_seeds
+    from clipcomp.pipelines.base import gate_experiment
 
-    try:  # first: the seed's base model and its gates (printed); a failed gate stops the experiment
-        gates_md = gate_seeds(str(Path(args.out) / "bases"), args.seeds)
-        gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
-                     "as before; continuing them from the gated base is the paper issue's rebuild.\n")
-    except ClipcompError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    # first: the seed's base model and its gates (printed); a failed gate stops the experiment
+    gates_md = gate_experiment(args.out, args.seeds)
+    gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
+                 "as before; continuing them from the gated base is the paper issue's rebuild.\n\n"
+                 "Predicted by the paper (stated before the results): " + PREDICTED + "\n")
 
     from clipcomp.synth.domains import DomainSpec, generate_domains
 

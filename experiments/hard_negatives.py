@@ -40,6 +40,12 @@ ARMS = [
 TYPES = ("replace-obj", "replace-att", "swap-obj", "swap-att")
 
 
+
+# The paper's predicted directions, pre-registered: printed before any result.
+PREDICTED = ("ConcretePlant > random > least-concrete on binding, replacement and relation probes; least-concrete "
+             "≈ InfoNCE; Cement > NegCLIP; a higher hard-negative gradient share with ConcretePlant than with "
+             "random (Gurung et al. predict that hard negatives do not fix binding).")
+
 def make_data(out: Path, n_train: int, n_test: int) -> dict:
     """The dataset, its ConceptStats, one negative column per ranking, and test images/labels/captions."""
     import pyarrow as pa
@@ -254,15 +260,13 @@ def main() -> None:
     ap.add_argument("--no-slipform", dest="slipform", action="store_false",
                     help="skip the end-to-end Slipform run on ../shared COCO")
     args = ap.parse_args()
-    from clipcomp.errors import ClipcompError
-    from clipcomp.pipelines.base import gate_seeds
+    from clipcomp.pipelines.base import gate_experiment
 
-    try:  # first: the seed's base model and its gates (printed); a failed gate stops the experiment
-        gates_md = gate_seeds(str(Path(args.out) / "bases"), args.seeds)
-        gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
-                     "as before; continuing them from the gated base is the paper issue's rebuild.\n")
-    except ClipcompError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    # first: the seed's base model and its gates (printed); a failed gate stops the experiment
+    gates_md = gate_experiment(args.out, args.seeds)
+    gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
+                 "as before; continuing them from the gated base is the paper issue's rebuild.\n\n"
+                 "Predicted by the paper (stated before the results): " + PREDICTED + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

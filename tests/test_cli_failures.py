@@ -79,6 +79,8 @@ COMMANDS = [
         ("--area-fraction", "2")),
     Cmd("quickstart", ["quickstart", "-o", "{OUT}", "-q", "--steps", "1", "--n-train", "64", "--per-pair", "1",
                        "--no-control", "--no-finetune-paste"], "", (), ("--per-pair", "0")),
+    Cmd("base", ["base", "-o", "{OUT}", "-q", "--steps", "1", "--n-train", "24", "--n-test", "12", "--min-items", "1",
+                 "--min-accuracy", "0"], "", (), ("--min-accuracy", "1.5")),
     Cmd("mix build", ["mix", "build", "{IN}", "-o", "{OUT}", "--setting", "cg-low", "--test-domain", "sketch",
                       "--n-held-out", "1"], ".parquet", ("missing", "empty", "garbage", "truncated", "wrong_columns"),
         ("--overlap", "2")),

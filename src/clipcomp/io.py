@@ -19,7 +19,7 @@ from typing import Any
 
 from clipcomp.errors import ClipcompError, file_sha256
 
-__all__ = ["atomic_output", "atomic_write_json", "new_figure", "save_figure", "atomic_write_text",
+__all__ = ["atomic_output", "atomic_write_json", "write_parquet", "new_figure", "save_figure", "atomic_write_text",
            "check_input_file", "file_sha256", "fingerprint", "prepare_output", "read_json", "read_table",
            "read_text", "OutputState"]
 
@@ -62,6 +62,15 @@ def atomic_output(path: str):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def write_parquet(table, path: str, **options) -> str:
+    """pyarrow.parquet.write_table, atomically (a reader never sees half a file)."""
+    import pyarrow.parquet as pq
+
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, **options)
+    return path
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, **subplots):

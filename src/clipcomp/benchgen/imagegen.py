@@ -11,10 +11,9 @@ import os
 import time
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
-from clipcomp.io import atomic_output, atomic_write_json
+from clipcomp.io import atomic_output, atomic_write_json, write_parquet
 
 
 class DiffusersImageGenerator:
@@ -102,7 +101,7 @@ def generate_images(manifest: pa.Table, out_dir: str, generator: DiffusersImageG
             table = table.drop_columns([name])
     table = table.append_column("path", pa.array(paths)).append_column(
         "image_seed", pa.array([item_seed(seed, i) for i in range(len(paths))], pa.int64()))
-    pq.write_table(table, os.path.join(out_dir, "manifest.parquet"))
+    write_parquet(table, os.path.join(out_dir, "manifest.parquet"))
     seconds = time.perf_counter() - t0
     atomic_write_json(os.path.join(out_dir, "imagegen.json"),
                       {"model": os.path.abspath(generator.model_path), "steps": generator.steps,

@@ -19,6 +19,7 @@ import pyarrow as pa
 from PIL import Image, ImageDraw
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,8 @@ def build(bases: list[tuple[str, str]], sources: list[SourceObject], out_dir: st
                 rows[k].append(v)
             n += 1
     table = pa.table({k: pa.array(v, pa.float64()) if k == "pmi" else v for k, v in rows.items()})
-    import pyarrow.parquet as pq
 
-    pq.write_table(table, os.path.join(out_dir, "manifest.parquet"))
+    write_parquet(table, os.path.join(out_dir, "manifest.parquet"))
     return table
 
 

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from clipcomp.cli.options import ForceOpt
+
 console = Console()
-ForceOpt = Annotated[bool, typer.Option(help="Replace other results in OUT.")]
 
 
 domains_app = typer.Typer(help="Domain contamination: a calibrated natural-vs-rendition classifier.",

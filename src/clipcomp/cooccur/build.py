@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.concepts import LEMMATIZERS, load_stopwords, make_lemmatizer, read_vocab_file
 from clipcomp.cooccur.engine import Runner
@@ -28,6 +27,7 @@ from clipcomp.cooccur.merge import Compactor, merge_lemma_counts, plan_merge, se
 from clipcomp.cooccur.work import WorkContext, marker, part, warm_up
 from clipcomp.corpus import ReadTally, Task, plan_tasks
 from clipcomp.errors import ClipcompError, file_sha256
+from clipcomp.io import write_parquet
 from clipcomp.stats import CONCEPTS_FILE, META_FILE, VOCAB_FILE, PairsWriter, write_concepts
 
 WORK_DIR = "_work"
@@ -256,7 +256,7 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
                 lemma_counts = merge_lemma_counts([part(work, "discover", t.tid, "lemmas.arrow") for t, _ in done1])
                 vocab_table = select_vocabulary(lemma_counts, opts.min_count, opts.max_concepts)
                 vocab_path = os.path.join(work, "vocabulary.parquet")
-                pq.write_table(vocab_table, vocab_path)
+                write_parquet(vocab_table, vocab_path)
                 phase_seconds["select"] = time.perf_counter() - t0
                 vctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, vocab_file=vocab_path)
                 compactor = Compactor(work, "pairs", vocab_table.num_rows)
@@ -283,7 +283,7 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
             # reduce: key ranges merged in parallel; pairs.parquet streamed in key order by a writer thread
             t0 = time.perf_counter()
             concepts_path = os.path.join(work, "final_concepts.parquet")
-            pq.write_table(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), concepts_path)
+            write_parquet(pa.table({"concept": concepts, "count": pa.array(counts, pa.int64())}), concepts_path)
             mctx = WorkContext(work, opts.lemmatizer, ctx.stopwords, concepts_file=concepts_path,
                                n_captions=n_captions, smoothing=opts.smoothing)
             merge_tasks = plan_merge(pair_parts, len(concepts), n_ranges=8 * opts.workers)
@@ -397,7 +397,7 @@ class OrderedPairsWriter:
 
 
 def _write_vocab(path: str, entries) -> None:
-    pq.write_table(pa.table({"concept": pa.array([e.concept for e in entries], pa.string()),
+    write_parquet(pa.table({"concept": pa.array([e.concept for e in entries], pa.string()),
                              "key": pa.array([list(e.key) for e in entries], pa.list_(pa.string()))}), path)
 
 

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 
 SETTINGS = ("natural-only", "leave-out-domain", "cg-low", "cg-high", "class-overlap")
 SIZES = ("all", "fixed-total", "fixed-natural")
@@ -246,8 +246,8 @@ def mix_build(manifest: str, out: str, spec: MixSpec, force: bool = False) -> di
     train, tests, meta = build_mixture(table, spec, manifest)
     prepare_output(out, "mix build", {"manifest": os.path.abspath(manifest), **meta["settings"]}, force=force,
                    markers=("train.parquet",))
-    pq.write_table(train, os.path.join(out, "train.parquet"))
+    write_parquet(train, os.path.join(out, "train.parquet"))
     for name, t in tests.items():
-        pq.write_table(t, os.path.join(out, f"{name}.parquet"))
+        write_parquet(t, os.path.join(out, f"{name}.parquet"))
     atomic_write_json(os.path.join(out, "meta.json"), meta)
     return meta

@@ -204,3 +204,12 @@ def gate_seeds(root: str, seeds: list[int], progress: bool = True, **settings) -
     if failed is not None:
         require(failed[0], f"the seed-{failed[1]} base model ({os.path.join(root, f'base-s{failed[1]}')})")
     return md
+
+
+def gate_experiment(out: str, seeds: list[int], progress: bool = True) -> str:
+    """`gate_seeds` for an experiment script: the gate table (Markdown) for its report, or — on a failed gate —
+    exit with the one-line reason (SystemExit), so no effect of an ungated model is reported."""
+    try:
+        return gate_seeds(os.path.join(out, "bases"), seeds, progress)
+    except ClipcompError as exc:
+        raise SystemExit(f"error: {exc}") from None

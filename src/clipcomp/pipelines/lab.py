@@ -28,11 +28,10 @@ from dataclasses import field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.config import build, check_sections, read_config, typed
 from clipcomp.errors import ClipcompError
-from clipcomp.io import atomic_write_json, atomic_write_text
+from clipcomp.io import atomic_write_json, atomic_write_text, write_parquet
 from clipcomp.synth.captions import CaptionKnobs
 from clipcomp.synth.dataset import DatasetSpec
 from clipcomp.synth.world import WorldConfig
@@ -198,7 +197,7 @@ def sweep(path: str, progress: bool = True, force: bool = False, overrides=()) -
 def write_sweep_report(rows: list[dict], cells: list[tuple[str, dict]], sw: SweepConfig) -> dict:
     table = pa.Table.from_pylist([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
                                   for r in rows])
-    pq.write_table(table, os.path.join(sw.out, "results.parquet"))
+    write_parquet(table, os.path.join(sw.out, "results.parquet"))
     probes = ("binding_accuracy", "replace_attribute_acc", "replace_object_acc", "t2i_swap_attribute_acc")
     summary = []
     for name, ov in cells:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 
 DEFAULT_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att")
 
@@ -48,7 +49,7 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
     src = os.path.join(out, "captions.parquet")
     same = os.path.exists(src) and pq.read_table(src).column("caption").to_pylist() == caps
     if not same:  # rewritten only when it changes, so a rerun reuses the finished negatives
-        pq.write_table(pa.table({"caption": caps}), src)
+        write_parquet(pa.table({"caption": caps}), src)
     neg_dir = os.path.join(out, "negatives")
     res = generate_negatives([src], neg_dir, _negative_options(negatives or {}, force))
     neg = pq.read_table(os.path.join(neg_dir, "negatives.parquet"),
@@ -62,7 +63,7 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
                       "concreteness": pa.array([first[i]["concreteness_norm"] for i in rows], pa.float64()),
                       "negative_type": [first[i]["type"] for i in rows]})
     path = os.path.join(out, "train.parquet")
-    pq.write_table(table, path)
+    write_parquet(table, path)
     return {"train": path, "n_pairs": len(caps), "n_with_negative": len(rows),
             "n_without": len(caps) - len(rows), "negatives": res.by_type}
 

@@ -20,9 +20,9 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 
 KEYWORDS = ("sketch", "drawing", "drawn", "painting", "painted", "cartoon", "illustration", "clipart", "clip art",
             "doodle", "vector", "icon", "render", "rendering", "anime", "comic", "art", "artwork", "graphic",
@@ -230,9 +230,9 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
         kw = keyword_flags([cap.get(i, "") or "" for i in ids])
         cols["keyword_rendition"] = pa.array(kw)
         report["keyword_baseline"] = {"flagged_fraction": float(kw.mean()), "keywords": list(KEYWORDS)}
-    pq.write_table(pa.table(cols), os.path.join(out, "items.parquet"))
+    write_parquet(pa.table(cols), os.path.join(out, "items.parquet"))
     arr = np.array(ids, dtype=object)
-    pq.write_table(pa.table({"id": pa.array(arr[~flags].tolist(), pa.string())}), os.path.join(out, "natural.parquet"))
-    pq.write_table(pa.table({"id": pa.array(arr[flags].tolist(), pa.string())}), os.path.join(out, "rendition.parquet"))
+    write_parquet(pa.table({"id": pa.array(arr[~flags].tolist(), pa.string())}), os.path.join(out, "natural.parquet"))
+    write_parquet(pa.table({"id": pa.array(arr[flags].tolist(), pa.string())}), os.path.join(out, "rendition.parquet"))
     atomic_write_json(os.path.join(out, "report.json"), report)
     return report

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
-from clipcomp.io import atomic_output
+from clipcomp.io import atomic_output, write_parquet
 
 SHARD = "part-{:05d}.parquet"
 
@@ -217,7 +217,7 @@ def write_embeddings(out: str, ids: list[str], vecs: np.ndarray, meta: dict, sha
     for s in range(n_shards):
         sl = slice(s * shard_size, (s + 1) * shard_size)
         v = vecs[sl].astype(dtype)
-        pq.write_table(pa.table({"id": pa.array(ids[sl], pa.string()),
+        write_parquet(pa.table({"id": pa.array(ids[sl], pa.string()),
                                  "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)),
                                                                                 vecs.shape[1])}),
                        os.path.join(out, SHARD.format(s)))

@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 from clipcomp.similarity.embeddings import EmbeddingSet, open_embeddings
 
 
@@ -133,7 +133,7 @@ def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None
                       "rank": pa.array(np.tile(np.arange(k), len(q_ids)), pa.int32()),
                       "base_id": pa.array(b_arr[np.clip(i, 0, None)].reshape(-1).tolist(), pa.string()),
                       "similarity": pa.array(d.reshape(-1).astype(np.float32))})
-    pq.write_table(table, os.path.join(out, "neighbors.parquet"))
+    write_parquet(table, os.path.join(out, "neighbors.parquet"))
     atomic_write_json(os.path.join(out, "meta.json"), info)
     return info
 

@@ -17,9 +17,9 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
+from clipcomp.io import write_parquet
 from clipcomp.similarity.embeddings import open_embeddings
 from clipcomp.similarity.knn import check_compatible, nearest_similarity
 
@@ -80,7 +80,7 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
     removed = sets[method]
     ids = np.array(b_ids, dtype=object)
     for name, mask in (("kept", ~removed), ("removed", removed)):
-        pq.write_table(pa.table({"id": pa.array(ids[mask].tolist(), pa.string()),
+        write_parquet(pa.table({"id": pa.array(ids[mask].tolist(), pa.string()),
                                  "max_similarity": pa.array(sets["max_similarity"][mask])}),
                        os.path.join(out, f"{name}.parquet"))
     report = {"method": method, "n_base": len(b_ids), "n_removed": int(removed.sum()),
@@ -154,7 +154,7 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
     keep = semdedup(mat, n_clusters, threshold, seed)
     arr = np.array(ids, dtype=object)
     for name, mask in (("kept", keep), ("removed", ~keep)):
-        pq.write_table(pa.table({"id": pa.array(arr[mask].tolist(), pa.string())}),
+        write_parquet(pa.table({"id": pa.array(arr[mask].tolist(), pa.string())}),
                        os.path.join(out, f"{name}.parquet"))
     rep = {"n": len(ids), "n_kept": int(keep.sum()), "n_removed": int((~keep).sum()), "n_clusters": n_clusters,
            "threshold": threshold}

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from clipcomp.config import typed
 from clipcomp.errors import ClipcompError
-from clipcomp.io import atomic_output, atomic_write_json, file_sha256, prepare_output
+from clipcomp.io import atomic_output, atomic_write_json, file_sha256, prepare_output, write_parquet
 from clipcomp.pipelines.miniature.design import DEFAULT_CLASSES, DEFAULT_PARTNERS, design_pmi, joint_design, world_for
 
 TEMPLATES = ("a {c}", "a picture of a {c}", "an image with a {c}", "a {c} on a dark background")
@@ -199,7 +199,7 @@ def evaluate(cfg: QuickstartConfig, name: str, weights: str, tests: dict[str, st
             joined, res = analyze_results(items, ConceptStats.load(sdir), pair_columns=("class", "partner"),
                                           n_bins=n_bins, seed=cfg.seed)
             res.set_chance(1.0 / len(cfg.classes))
-            pq.write_table(joined, os.path.join(res_dir, f"items_pmi_{label}.parquet"))
+            write_parquet(joined, os.path.join(res_dir, f"items_pmi_{label}.parquet"))
             out[bench][label] = {"analysis": res, "pair_table": pair_table(joined)}
     return out
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from clipcomp.benchgen.paste import paste, place
 from clipcomp.errors import ClipcompError
-from clipcomp.io import atomic_write_json
+from clipcomp.io import atomic_output, atomic_write_json, write_parquet
 from clipcomp.synth.captions import CaptionKnobs, caption_scene, full_caption
 from clipcomp.synth.render import render_scene
 from clipcomp.synth.world import BACKGROUND, Obj, WorldConfig, sample_scene
@@ -48,8 +48,6 @@ def source_colours(colours: list[str], purpose: str) -> list[str]:
 
 def save_set(out_dir: str, images: np.ndarray, rows: dict[str, list], meta: dict) -> pa.Table:
     os.makedirs(out_dir, exist_ok=True)
-    from clipcomp.io import atomic_output
-
     with atomic_output(os.path.join(out_dir, "images.npy")) as tmp:
         np.save(tmp, images)
     table = pa.table(rows)
@@ -193,9 +191,10 @@ def paste_training_set(out: str, classes: list[str], partners: list[str], base: 
                      ("n_objects", 2), ("mentioned", [0]), ("mentioned_attributes", truth.attributes),
                      ("anchor", 0), ("style", "flat")):
             rows[k].append(v)
-    np.save(os.path.join(out, shard), images)
+    with atomic_output(os.path.join(out, shard)) as tmp:
+        np.save(tmp, images)
     table = pa.table(rows).cast(manifest_schema()).append_column("source_image", pa.array(sources))
-    pq.write_table(table, os.path.join(out, "manifest.parquet"))
+    write_parquet(table, os.path.join(out, "manifest.parquet"))
     meta = {"settings": json.loads(json.dumps(settings)), "n_train": n, "n_test": 0, "n_shards": 1}
     atomic_write_json(meta_path, meta)
     return meta

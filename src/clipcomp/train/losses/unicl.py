@@ -4,7 +4,9 @@ contrastive learning in which every pair whose items share a label is a positive
 With few classes per batch (12 shape classes, batch 128: about ten items per class), CLIP's InfoNCE treats the
 other same-class pairs as negatives; UniCL's targets are the label-equality matrix instead, row-normalized: for
 image i, L_i = −(1/|P(i)|) Σ_{k∈P(i)} log softmax_k(s·⟨x_i, t_k⟩), P(i) = {k : y_k = y_i}; the same for text→image;
-the loss is the mean of both directions (their Eq. 2–4). With all labels distinct it equals InfoNCE exactly.
+the loss is the mean of both directions — the bidirectional loss of the paper's Sec. 3 and of its public code
+(microsoft/UniCL: label-equality targets, normalized per row, soft-target cross-entropy). With all labels distinct
+it equals InfoNCE exactly (tested).
 The label reaches the loss as the batch field `labels` (`--field labels=COLUMN`, a numeric column).
 """
 
