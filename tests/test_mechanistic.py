@@ -12,12 +12,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
 
 from clipcomp.similarity.mechanistic import (  # noqa: E402
+    class_shared_units,
     hsic_unbiased,
     jaccard,
     linear_cka,
+    node_effects,
     rbf_cka,
     shared_units,
     top_units,
+    top_units_ceil,
     unit_attributions,
 )
 
@@ -97,6 +100,60 @@ def test_shared_unit_jaccard_is_exact_on_a_constructed_network():
     assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3)
 
 
+class _Tokens(torch.nn.Module):
+    """A layer with (N, tokens, D) output; logit_c = (sum over tokens of h) · W[c], or its square."""
+
+    def __init__(self, w: torch.Tensor, square: bool = False) -> None:
+        super().__init__()
+        self.gate = torch.nn.Identity()
+        self.w, self.square = w, square
+
+    def forward(self, x):
+        z = self.gate(x).sum(dim=1) @ self.w.T
+        return z * z if self.square else z
+
+
+def test_node_effects_equal_the_hand_computation():
+    """Kempf's effect: mean over α ∈ {0, .1, …, .9} of d logit / d f at f = (1 − α)h, times (0 − h), summed over
+    tokens, averaged over images. Linear logit: −W[c] ⊙ Σ_t h. Squared logit s²: 2 · mean(1 − α) · s · W[c] ⊙ (−Σ_t h)
+    with mean(1 − α) = 0.55."""
+    rng = np.random.default_rng(3)
+    w = torch.tensor(rng.normal(size=(3, 6)), dtype=torch.float64)
+    x = torch.tensor(rng.normal(size=(5, 4, 6)), dtype=torch.float64)
+    t = np.array([0, 1, 2, 1, 0])
+    hs = x.sum(dim=1).numpy()
+    wn = w.numpy()
+    net = _Tokens(w)
+    lin = node_effects(net, net.gate, x, t, n_steps=10, batch_size=2)
+    np.testing.assert_allclose(lin, np.mean([-wn[c] * h for c, h in zip(t, hs, strict=True)], axis=0), rtol=1e-10)
+    sq = _Tokens(w, square=True)
+    got = node_effects(sq, sq.gate, x, t, n_steps=10, batch_size=3)
+    ref = np.mean([2 * 0.55 * (h @ wn[c]) * wn[c] * (-h) for c, h in zip(t, hs, strict=True)], axis=0)
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_per_class_shared_units_are_exact():
+    """Per class: top ceil(10 %) units by |effect|, Jaccard between domains, mean over the classes both have."""
+    d = 20  # ceil(0.1 × 20) = 2 units per (domain, class)
+    net = _Tokens(torch.ones(3, d, dtype=torch.float64))
+    active = {"natural": {"a": [0, 1], "b": [2, 3]}, "sketch": {"a": [0, 5], "b": [2, 3]},
+              "doodle": {"a": [7, 8], "b": [9, 10], "c": [11, 12]}}
+    effects = {}
+    for dom, by_class in active.items():
+        effects[dom] = {}
+        for ci, (c, units) in enumerate(by_class.items()):
+            x = torch.zeros(4, 2, d, dtype=torch.float64)
+            x[:, 0, units] = torch.tensor([1.0, 2.0], dtype=torch.float64)
+            x[:, 1, 15] = 0.01  # small: never in the top 2
+            effects[dom][c] = node_effects(net, net.gate, x, np.full(4, ci), n_steps=10)
+            assert top_units_ceil(effects[dom][c], 0.1) == set(units)
+    names, m, per_class = class_shared_units(effects, 0.1)
+    assert names == ["natural", "sketch", "doodle"]
+    assert per_class["a"][0, 1] == pytest.approx(1 / 3) and per_class["b"][0, 1] == 1.0
+    assert m[0, 1] == pytest.approx((1 / 3 + 1.0) / 2)  # mean over classes a, b
+    assert m[0, 2] == 0.0 and np.isnan(per_class["c"][0, 2])  # natural has no class c: left out of the mean
+
+
 def test_mech_report_on_generated_domains(tmp_path):
     from clipcomp.similarity.mechanistic import domain_similarity, list_layers, mech_report
     from clipcomp.synth.domains import DomainSpec, generate_domains
@@ -104,7 +161,10 @@ def test_mech_report_on_generated_domains(tmp_path):
     man = generate_domains(DomainSpec(out=str(tmp_path / "d"), per_cell=4, classes=["circle", "square", "triangle",
                                                                                      "star", "cross"],
                                       domains=["natural", "sketch", "quickdraw"]))
-    res = mech_report(man, str(tmp_path / "m"), model="clipcomp-micro", attr_per_domain=4, n_steps=4)
+    res = mech_report(man, str(tmp_path / "m"), model="clipcomp-micro", attr_per_class=2, n_steps=3)
+    assert res["units"] == "per-class" and res["top_frac"] == 0.1
+    some = next(iter(res["shared_units"].values()))
+    assert set(some["per_class"]) == {"circle", "square", "triangle", "star", "cross"}
     assert res["layers"] == list_layers(__import__("clipcomp.models", fromlist=["x"]).load_model("clipcomp-micro")
                                         .model)
     for m in res["cka_linear"].values():

@@ -34,9 +34,14 @@ def mech_report_cmd(
     model: Annotated[str | None, typer.Option("--model", "-m", help="open_clip architecture.")] = "clipcomp-tiny",
     pretrained: Annotated[str | None, typer.Option(help="Tag, checkpoint or model dir.")] = None,
     layers: Annotated[str | None, typer.Option(help="Layers a,b (default: all; see `clipcomp mech layers`).")] = None,
-    top: Annotated[float, typer.Option(help="Share of units kept per domain, in (0, 1].", min=0.0, max=1.0)] = 0.05,
-    attr_per_domain: Annotated[int, typer.Option(help="Images per domain for attributions (≥ 1).", min=1)] = 32,
-    n_steps: Annotated[int, typer.Option(help="Integrated-gradients steps (≥ 2).", min=2)] = 16,
+    units: Annotated[str, typer.Option(help="per-class (the paper: per-class top units, Jaccard, mean over classes) "
+                                            "| pooled (one top set per domain)")] = "per-class",
+    top: Annotated[float | None, typer.Option(help="Share of units kept, in (0, 1] (default 0.1 per-class, 0.05 "
+                                                   "pooled).", min=0.0, max=1.0)] = None,
+    attr_per_class: Annotated[int, typer.Option(help="per-class: images per (domain, class) (≥ 1).", min=1)] = 16,
+    attr_per_domain: Annotated[int, typer.Option(help="pooled: images per domain (≥ 1).", min=1)] = 32,
+    n_steps: Annotated[int | None, typer.Option(help="Integrated-gradients steps (default 10 per-class, 16 "
+                                                     "pooled).", min=2)] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size (≥ 1).", min=1)] = 64,
     image_column: Annotated[str, typer.Option(help="Image path column.")] = "image",
     class_column: Annotated[str, typer.Option(help="Class column.")] = "class",
@@ -51,6 +56,7 @@ def mech_report_cmd(
 
     res = mech_report(manifest, out, model, pretrained, [v.strip() for v in layers.split(",")] if layers else None,
                       top, attr_per_domain, n_steps, batch_size, image_column=image_column,
-                      class_column=class_column, domain_column=domain_column, device=device, seed=seed, force=force)
+                      class_column=class_column, domain_column=domain_column, device=device, seed=seed, force=force,
+                      units=units, attr_per_class=attr_per_class)
     console.print(f"{out}/report.md: {len(res['layers'])} layers × {len(res['domains'])} domains "
                   f"({', '.join(res['domains'])}); cka.png, units.png, mech.json")

@@ -7,13 +7,19 @@ domain, compared with CKA, and the units that carry each domain's class evidence
 * CKA (Kornblith et al., 2019) between two domains' per-class mean representations (rows = classes):
   linear CKA, biased (HSIC of centred Gram matrices) or unbiased (the U-statistic HSIC of Song et al., 2012,
   as used by Nguyen et al., 2021); RBF CKA with bandwidth = `sigma_frac` × the median pairwise distance.
-* Shared units: integrated gradients (Captum's LayerIntegratedGradients, zero baseline) of the true class's
-  zero-shot logit w.r.t. a layer's output; per unit (channel / hidden dimension) the mean |attribution| over a
-  domain's images; the top `top_frac` units per domain; Jaccard overlap of those sets between domains.
+* Shared units, as the paper measures them (default, `units="per-class"`): per (domain, class), each unit's node
+  effect — integrated gradients of the true class's zero-shot logit along the straight path from the layer's
+  activation to zero (10 steps), summed over tokens, averaged over the class's images
+  (understanding-clip-ood xclip/feature_circuits/attribution.py l.22-92, circuit.py l.61-69,
+  scripts/compute_circuits.py l.262-317); the top ceil(10 %) units by |effect|; Jaccard between two domains per
+  class, then the mean over classes (scripts/compute_node_similarity.py l.165-183, 199-205).
+* Option `units="pooled"` (clipcomp ≤ 0.3): Captum's LayerIntegratedGradients (input-space zero baseline), mean
+  |attribution| over a domain's images pooled over classes, top `top_frac` per domain.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -211,6 +217,87 @@ def unit_attributions(forward: Callable, layer, inputs, targets, n_steps: int = 
     return total / max(n, 1)
 
 
+def node_effects(forward: Callable, layer, inputs, targets, n_steps: int = 10, batch_size: int = 64) -> np.ndarray:
+    """Kempf et al.'s node effect per unit of `layer`, averaged (signed) over `inputs`: with the layer's output a
+    replaced by (1 − α)·a for α = 0, 1/n, …, (n−1)/n, the mean gradient of the target logit times (0 − a), summed
+    over token / spatial axes (attribution.py l.64-92: patch = None → a zero patch). Captum's layer IG cannot take
+    a baseline in activation space, hence the hook."""
+    import torch
+
+    if n_steps < 1:
+        raise ClipcompError(f"--n-steps must be ≥ 1 (got {n_steps})")
+    total, n = None, 0
+    state: dict = {}
+
+    def hook(_m, _i, out):
+        if "replace" in state:
+            rep = state["replace"]
+            return (rep, *out[1:]) if isinstance(out, tuple) else rep
+        state["clean"] = (out[0] if isinstance(out, tuple) else out).detach()
+        return None
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        for s in range(0, len(inputs), batch_size):
+            x = inputs[s:s + batch_size]
+            t = torch.as_tensor(np.asarray(targets[s:s + batch_size]), dtype=torch.long).view(-1, 1)
+            state.clear()
+            with torch.no_grad():
+                forward(x)
+            clean = state.pop("clean")
+            grad = torch.zeros_like(clean)
+            for step in range(n_steps):
+                f = ((1 - step / n_steps) * clean).requires_grad_(True)
+                state["replace"] = f
+                metric = forward(x).gather(1, t).sum()
+                grad += torch.autograd.grad(metric, f)[0]
+            state.pop("replace", None)
+            effect = (grad / n_steps) * (-clean)
+            if effect.ndim == 3:  # (N, tokens, D)
+                effect = effect.sum(dim=1)
+            elif effect.ndim == 4:  # (N, C, H, W)
+                effect = effect.sum(dim=(2, 3))
+            e = effect.double().sum(dim=0).cpu().numpy()
+            total = e if total is None else total + e
+            n += len(x)
+    finally:
+        handle.remove()
+    return total / max(n, 1)
+
+
+def top_units_ceil(effect: np.ndarray, top_frac: float = 0.1) -> set[int]:
+    """The ceil(top_frac × units) units of largest |effect| (compute_node_similarity.py l.170-173; ties by
+    index)."""
+    if not 0 < top_frac <= 1:
+        raise ClipcompError(f"--top must be in (0, 1] (got {top_frac})")
+    k = math.ceil(effect.size * top_frac)
+    order = np.lexsort((np.arange(effect.size), -np.abs(effect)))
+    return {int(i) for i in order[:k]}
+
+
+def class_shared_units(effects: dict[str, dict[str, np.ndarray]], top_frac: float = 0.1
+                       ) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """effects[domain][class] → (domains, domains × domains mean-over-classes Jaccard, per-class matrices).
+    A pair of domains is averaged over the classes present in both (compute_node_similarity.py l.152-205)."""
+    names = list(effects)
+    tops = {d: {c: top_units_ceil(v, top_frac) for c, v in effects[d].items()} for d in names}
+    classes = sorted({c for d in names for c in effects[d]})
+    per_class = {c: np.full((len(names), len(names)), np.nan) for c in classes}
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            for c in classes:
+                if c in tops[a] and c in tops[b]:
+                    per_class[c][i, j] = jaccard(tops[a][c], tops[b][c])
+    stack = np.stack([per_class[c] for c in classes]) if classes else np.zeros((0, len(names), len(names)))
+    with np.errstate(invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(stack, axis=0) if classes else np.full((len(names), len(names)), np.nan)
+    return names, mean, per_class
+
+
 def top_units(scores: np.ndarray, top_frac: float) -> set[int]:
     """Indices of the top `top_frac` share of units (at least one), ties broken by index."""
     if not 0 < top_frac <= 1:
@@ -233,13 +320,26 @@ def shared_units(scores_by_domain: dict[str, np.ndarray], top_frac: float) -> tu
 
 
 # ------------------------------------------------------------------------------------------------ report
+UNIT_MODES = ("per-class", "pooled")
+
+
 def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pretrained: str | None = None,
-                layers: Sequence[str] | None = None, top_frac: float = 0.05, attr_per_domain: int = 32,
-                n_steps: int = 16, batch_size: int = 64, templates: Sequence[str] = ("a {c}",),
+                layers: Sequence[str] | None = None, top_frac: float | None = None, attr_per_domain: int = 32,
+                n_steps: int | None = None, batch_size: int = 64, templates: Sequence[str] = ("a {c}",),
                 image_column: str = "image", class_column: str = "class", domain_column: str = "domain",
-                device: str = "auto", seed: int = 0, force: bool = False) -> dict:
+                device: str = "auto", seed: int = 0, force: bool = False, units: str = "per-class",
+                attr_per_class: int = 16) -> dict:
     """CKA between domains (per layer) and shared top-attribution units, for one model on a domain-labelled
-    manifest; writes OUT/mech.json, OUT/cka_<layer>.png heat maps and OUT/report.md."""
+    manifest; writes OUT/mech.json, OUT/cka_<layer>.png heat maps and OUT/report.md. `units="per-class"` (the
+    paper's measure; top 10 %, 10 IG steps, `attr_per_class` images per (domain, class)) or `"pooled"` (top 5 %,
+    16 steps, `attr_per_domain` images per domain)."""
+    if units not in UNIT_MODES:
+        raise ClipcompError(f"--units {units!r}: expected one of {', '.join(UNIT_MODES)}")
+    per_class = units == "per-class"
+    top_frac = top_frac if top_frac is not None else (0.1 if per_class else 0.05)
+    n_steps = n_steps if n_steps is not None else (10 if per_class else 16)
+    if not 0 < top_frac <= 1:
+        raise ClipcompError(f"--top must be in (0, 1] (got {top_frac})")
     import os
 
     import torch
@@ -266,7 +366,8 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
         get_layer(lm.model, name)
     prepare_output(out, "mech report", {"manifest": os.path.abspath(manifest), "model_identity": lm.identity,
                                         "layers": layers, "top_frac": top_frac, "attr_per_domain": attr_per_domain,
-                                        "n_steps": n_steps, "templates": list(templates), "seed": seed},
+                                        "n_steps": n_steps, "templates": list(templates), "seed": seed,
+                                        "units": units, "attr_per_class": attr_per_class},
                    force=force, markers=("mech.json",))
     c_idx = np.array([classes.index(c) for c in cls])
     d_idx = np.array([domains.index(d) for d in dom])
@@ -286,19 +387,35 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
         return torch.nn.functional.normalize(f, dim=-1) @ weights.T
 
     rng = np.random.default_rng([seed, 5_151])
-    units: dict[str, dict] = {}
+    shared: dict[str, dict] = {}
     for name in layers:
         layer = get_layer(lm.model, name)
+        if per_class:
+            effects: dict[str, dict[str, np.ndarray]] = {}
+            for di, d in enumerate(domains):
+                effects[d] = {}
+                for ci, c in enumerate(classes):
+                    rows = np.flatnonzero((d_idx == di) & (c_idx == ci))
+                    if rows.size:
+                        rows = np.sort(rng.permutation(rows)[:attr_per_class])
+                        effects[d][c] = node_effects(forward, layer, load(rows).to(lm.device), c_idx[rows],
+                                                     n_steps, batch_size)
+            names, jac, by_class = class_shared_units(effects, top_frac)
+            n_units = int(next(iter(effects[domains[0]].values())).size)
+            shared[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": n_units,
+                            "per_class": {c: m.tolist() for c, m in by_class.items()}}
+            continue
         scores = {}
         for di, d in enumerate(domains):
             rows = np.flatnonzero(d_idx == di)
             rows = np.sort(rng.permutation(rows)[:attr_per_domain])
             scores[d] = unit_attributions(forward, layer, load(rows).to(lm.device), c_idx[rows], n_steps, batch_size)
         names, jac = shared_units(scores, top_frac)
-        units[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": int(next(iter(scores.values())).size)}
+        shared[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": int(next(iter(scores.values())).size)}
     result = {"model": lm.name, "pretrained": pretrained, "layers": layers, "domains": domains, "classes": classes,
               "cka_linear": {k: v.tolist() for k, v in cka_lin.items()},
-              "cka_rbf": {k: v.tolist() for k, v in cka_rbf.items()}, "shared_units": units, "top_frac": top_frac}
+              "cka_rbf": {k: v.tolist() for k, v in cka_rbf.items()}, "shared_units": shared, "top_frac": top_frac,
+              "units": units}
     atomic_write_json(os.path.join(out, "mech.json"), result)
     _plot_heatmaps(result, out)
     atomic_write_text(os.path.join(out, "report.md"), _markdown(result))
@@ -335,7 +452,8 @@ def _plot_heatmaps(result: dict, out: str) -> None:
             ax.set_yticks(range(len(doms)), doms, fontsize=6)
             ax.set_title(layer.split(".")[-1] if "resblocks" in layer else layer, fontsize=7)
         fig.suptitle("linear CKA of per-class means" if kind == "cka" else
-                     f"Jaccard of top-{result['top_frac']:.0%} attribution units", fontsize=8)
+                     f"Jaccard of top-{result['top_frac']:.0%} attribution units"
+                     + (" (per class, mean)" if result.get("units") == "per-class" else ""), fontsize=8)
         fig.tight_layout()
         save_figure(fig, os.path.join(out, f"{kind}.png"))
 
