@@ -130,6 +130,9 @@ def test_node_effects_equal_the_hand_computation():
     got = node_effects(sq, sq.gate, x, t, n_steps=10, batch_size=3)
     ref = np.mean([2 * 0.55 * (h @ wn[c]) * wn[c] * (-h) for c, h in zip(t, hs, strict=True)], axis=0)
     np.testing.assert_allclose(got, ref, rtol=1e-10)
+    items = node_effects(sq, sq.gate, x, t, n_steps=10, batch_size=4, per_item=True)
+    assert items.shape == (5, 6)
+    np.testing.assert_allclose(items.mean(axis=0), ref, rtol=1e-10)
 
 
 def test_per_class_shared_units_are_exact():

@@ -206,10 +206,11 @@ def gate_seeds(root: str, seeds: list[int], progress: bool = True, **settings) -
     return md
 
 
-def gate_experiment(out: str, seeds: list[int], progress: bool = True) -> str:
+def gate_experiment(out: str, seeds: list[int], progress: bool = True, bases: str | None = None) -> str:
     """`gate_seeds` for an experiment script: the gate table (Markdown) for its report, or — on a failed gate —
-    exit with the one-line reason (SystemExit), so no effect of an ungated model is reported."""
+    exit with the one-line reason (SystemExit), so no effect of an ungated model is reported. `bases`: the root
+    the stand-ins live under (shared by experiments; default OUT/bases)."""
     try:
-        return gate_seeds(os.path.join(out, "bases"), seeds, progress)
+        return gate_seeds(bases or os.path.join(out, "bases"), seeds, progress)
     except ClipcompError as exc:
         raise SystemExit(f"error: {exc}") from None

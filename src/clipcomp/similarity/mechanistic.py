@@ -217,16 +217,18 @@ def unit_attributions(forward: Callable, layer, inputs, targets, n_steps: int = 
     return total / max(n, 1)
 
 
-def node_effects(forward: Callable, layer, inputs, targets, n_steps: int = 10, batch_size: int = 64) -> np.ndarray:
+def node_effects(forward: Callable, layer, inputs, targets, n_steps: int = 10, batch_size: int = 64,
+                 per_item: bool = False) -> np.ndarray:
     """Kempf et al.'s node effect per unit of `layer`, averaged (signed) over `inputs`: with the layer's output a
     replaced by (1 − α)·a for α = 0, 1/n, …, (n−1)/n, the mean gradient of the target logit times (0 − a), summed
     over token / spatial axes (attribution.py l.64-92: patch = None → a zero patch). Captum's layer IG cannot take
-    a baseline in activation space, hence the hook."""
+    a baseline in activation space, hence the hook. `per_item`: the (N, units) effects, not their mean (one
+    batched pass for many classes; the mean of a class's rows is the class's effect)."""
     import torch
 
     if n_steps < 1:
         raise ClipcompError(f"--n-steps must be ≥ 1 (got {n_steps})")
-    total, n = None, 0
+    total, n, items = None, 0, []
     state: dict = {}
 
     def hook(_m, _i, out):
@@ -257,11 +259,16 @@ def node_effects(forward: Callable, layer, inputs, targets, n_steps: int = 10, b
                 effect = effect.sum(dim=1)
             elif effect.ndim == 4:  # (N, C, H, W)
                 effect = effect.sum(dim=(2, 3))
+            if per_item:
+                items.append(effect.double().cpu().numpy())
+                continue
             e = effect.double().sum(dim=0).cpu().numpy()
             total = e if total is None else total + e
             n += len(x)
     finally:
         handle.remove()
+    if per_item:
+        return np.concatenate(items) if items else np.zeros((0, 0))
     return total / max(n, 1)
 
 
@@ -420,6 +427,62 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
     _plot_heatmaps(result, out)
     atomic_write_text(os.path.join(out, "report.md"), _markdown(result))
     return result
+
+
+def arrays_mechanics(lm, images_by_domain: dict[str, tuple[np.ndarray, np.ndarray]], classes: Sequence[str],
+                     templates: Sequence[str], layers: Sequence[str] | None = None, attr_per_class: int = 8,
+                     n_steps: int = 10, top_frac: float = 0.1, seed: int = 0, batch_size: int = 64) -> dict:
+    """`mech_report`'s two measures for in-memory images ({domain: (uint8 N×H×W×3, labels)}) and a loaded model:
+    per layer, unbiased linear CKA of per-class means between domains and the per-class shared units (mean
+    Jaccard of top ceil(10 %) node-effect units). Returns {layers, domains, cka, units, units_per_class}."""
+    import torch
+    from PIL import Image
+
+    from clipcomp.models.embed import Embedder
+    from clipcomp.tasks.zeroshot import zero_shot_classifier
+
+    domains = list(images_by_domain)
+    layers = list(layers) if layers else list_layers(lm.model)
+    imgs = np.concatenate([images_by_domain[d][0] for d in domains])
+    c_idx = np.concatenate([np.asarray(images_by_domain[d][1], np.int64) for d in domains])
+    d_idx = np.concatenate([np.full(len(images_by_domain[d][1]), i) for i, d in enumerate(domains)])
+
+    def load(rows):
+        return torch.stack([lm.preprocess(Image.fromarray(imgs[i])) for i in rows]).to(lm.device)
+
+    means = capture_class_means(lm.model, load, len(imgs), d_idx, c_idx, layers, domains, list(classes),
+                                batch_size, lm.device)
+    cka = domain_cka(means, "linear", unbiased=len(classes) >= 4)
+    weights = torch.from_numpy(zero_shot_classifier(Embedder(lm, cache_dir=None, progress=False), list(classes),
+                                                    list(templates))).float().to(lm.device)
+
+    def forward(x):
+        return torch.nn.functional.normalize(lm.model.encode_image(x), dim=-1) @ weights.T
+
+    rng = np.random.default_rng([seed, 5_152])
+    picks = {}
+    for di, d in enumerate(domains):
+        for ci, c in enumerate(classes):
+            rows = np.flatnonzero((d_idx == di) & (c_idx == ci))
+            if rows.size:
+                picks[(d, c)] = np.sort(rng.permutation(rows)[:attr_per_class])
+    units, per_class = {}, {}
+    lm.model.eval()
+    keys = list(picks)
+    all_rows = np.concatenate([picks[k] for k in keys])
+    bounds = np.cumsum([0] + [picks[k].size for k in keys])
+    for name in layers:
+        layer = get_layer(lm.model, name)
+        item_effects = node_effects(forward, layer, load(all_rows), c_idx[all_rows], n_steps, batch_size,
+                                    per_item=True)
+        effects: dict[str, dict[str, np.ndarray]] = {d: {} for d in domains}
+        for (d, c), a, b in zip(keys, bounds[:-1], bounds[1:], strict=True):
+            effects[d][c] = item_effects[a:b].mean(axis=0)
+        _, m, by_class = class_shared_units(effects, top_frac)
+        units[name], per_class[name] = m.tolist(), {c: v.tolist() for c, v in by_class.items()}
+    return {"layers": layers, "domains": domains, "cka": {k: v.tolist() for k, v in cka.items()}, "units": units,
+            "units_per_class": per_class, "top_frac": top_frac, "attr_per_class": attr_per_class,
+            "n_steps": n_steps}
 
 
 def domain_similarity(result: dict, reference: str) -> dict[str, float]:
