@@ -259,6 +259,18 @@ def test_cli_builds_from_list_files_with_natural_extra(tmp_path, capsys):
     code, _, err = run_cli(["mix", "build", *files, "-o", str(tmp_path / "m2"), "--setting", "cg-low",
                             "--test-domain", "doodle", "--n-held-out", "1"], capsys)
     assert code == 2 and "'doodle' is not a domain" in err and "sketch" in err
+    bad = [(["--held-out-classes", "zebra"], "held-out class(es) zebra not in the manifest (classes: cls 0"),
+           (["--allow-pct", "1.5", "--n-held-out", "1"], "--allow-pct"),
+           (["--n-held-out", "1", "--size", "fixed-total", "--n", "100000"], "--n 100000: the cg-high"),
+           (["--n-held-out", "1", "--domains", "photo"], "--domains photo: not rendition domains")]
+    for extra, msg in bad:
+        args = ["mix", "build", *files, "-o", str(tmp_path / "m4"), "--test-domain", "sketch", *extra]
+        if "--setting" not in extra:
+            args += ["--setting", "cg-high"]
+        code, _, err = run_cli(args, capsys)
+        assert code == 2, (extra, err)
+        last = err.strip().splitlines()[-1]  # the one line that says what is wrong (usage errors add a usage line)
+        assert last.startswith(("error:", "Error:")) and (msg is None or msg in " ".join(last.split())), err
     (tmp_path / "nocol.csv").write_text("image,label\na.jpg,x\n")
     code, _, err = run_cli(["mix", "build", str(tmp_path / "nocol.csv"), "-o", str(tmp_path / "m3"), "--setting",
                             "cg-low", "--test-domain", "sketch", "--n-held-out", "1"], capsys)
