@@ -263,7 +263,7 @@ def main() -> None:
     from clipcomp.pipelines.base import gate_experiment
 
     # first: the seed's base model and its gates (printed); a failed gate stops the experiment
-    gates_md = gate_experiment(args.out, args.seeds)
+    gates_md = gate_experiment(args.out, args.seeds, bases=str(ROOT / "runs" / "bases"))  # shared stand-ins
     gates_md += ("\nDesign note: the arms below do not start from this base yet — they are trained from scratch "
                  "as before; continuing them from the gated base is the paper issue's rebuild.\n\n"
                  "Predicted by the paper (stated before the results): " + PREDICTED + "\n")
