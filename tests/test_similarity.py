@@ -135,6 +135,41 @@ def test_pruning_keeps_exactly_its_definition_and_controls_match_size():
     assert not (sets["far"] & sets["near"]).any()
 
 
+def test_reference_inside_the_base_is_never_pruned_and_streaming_matches():
+    """The float bug of round 3: τ from one code path, candidates from another, strict '>' — a reference item that
+    is a test item's nearest neighbour got pruned. Now one routine + a stated tolerance; the far control runs."""
+    from clipcomp.similarity.prune import aligned_pass, prune_sets, thresholds
+
+    rng = np.random.default_rng(5)
+    base = unit(rng.normal(size=(3000, 64)).astype(np.float32))
+    reference = base[::5].copy()  # 600 reference items, all inside the base
+    tests = unit(rng.normal(size=(640, 64)).astype(np.float32))
+    sets = prune_sets(base, tests, reference, seed=0)
+    nn = np.argmax(tests @ reference.T, axis=1)  # each test item's nearest reference item
+    assert not sets["aligned"][np.unique(nn) * 5].any()
+    n = int(sets["aligned"].sum())
+    assert all(sets[c].sum() == n for c in ("near", "far", "random"))
+    tau = thresholds(tests, [(None, reference[:250]), (None, reference[250:])], block=100)
+    np.testing.assert_array_equal(tau, sets["tau"])
+    shards = [(None, base[s:s + 700]) for s in range(0, len(base), 700)]
+    res = aligned_pass(shards, tests, tau, [slice(0, 300), slice(300, 640)], block=256)
+    np.testing.assert_array_equal(res["aligned"], sets["aligned"])
+    assert (res["per_test_set"].any(axis=1) == res["aligned"]).all()
+
+
+def test_semdedup_is_clip_ood_rule():
+    """Within a cluster, removed ⇔ cosine to some earlier item (dataset order) > threshold — checked against a
+    direct double loop."""
+    from clipcomp.similarity.prune import semdedup
+
+    rng = np.random.default_rng(1)
+    centres = unit(rng.normal(size=(3, 16)).astype(np.float32))
+    x = unit(np.repeat(centres, 60, axis=0) + 0.25 * rng.normal(size=(180, 16)).astype(np.float32))
+    keep = semdedup(x, n_clusters=1, threshold=0.9, block=7)
+    ref = [not any(float(x[i] @ x[j]) > 0.9 for j in range(i)) for i in range(len(x))]
+    assert keep.tolist() == ref and 0 < keep.sum() < len(x)
+
+
 def test_semdedup_drops_exactly_the_near_duplicates():
     from clipcomp.similarity.prune import semdedup
 

@@ -76,13 +76,15 @@ def prune_cmd(
     labels: Annotated[str | None, typer.Option(help="Table with id + label for per-class counts.")] = None,
     label_column: Annotated[str, typer.Option(help="Label column of --labels.")] = "label",
     seed: Annotated[int, typer.Option(help="Seed of the random control.")] = 0,
+    tolerance: Annotated[float, typer.Option(help="Cosine margin beyond τ before an item counts as more similar "
+                                                  "(float32 round-off).", min=0.0, max=0.999)] = 1e-6,
     force: ForceOpt = False,
 ) -> None:
     """Similarity-aligned pruning and its equal-size controls → kept/removed.parquet + report.json.
     → similarity.prune.prune"""
     from clipcomp.similarity.prune import prune
 
-    rep = prune(base, tests, reference, out, method, seed, labels, label_column, force=force)
+    rep = prune(base, tests, reference, out, method, seed, labels, label_column, force=force, tol=tolerance)
     console.print(f"{out}: removed {rep['n_removed']:,} of {rep['n_base']:,} ({method}); aligned pruning removes "
                   f"{rep['n_removed_aligned']:,}")
 
@@ -95,10 +97,12 @@ def dedup_cmd(
     threshold: Annotated[float, typer.Option(help="Cosine above which items are duplicates.", min=-1.0, max=1.0)]
     = 0.876,
     seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
+    order: Annotated[str, typer.Option(help="dataset (clip-ood: an item is compared with the earlier items of its "
+                                            "cluster) | centroid (least prototypical first)")] = "dataset",
     force: ForceOpt = False,
 ) -> None:
     """SemDeDup: near-duplicates within k-means clusters → kept/removed.parquet. → similarity.prune.dedup"""
     from clipcomp.similarity.prune import dedup
 
-    rep = dedup(emb, out, clusters, threshold, seed, force)
+    rep = dedup(emb, out, clusters, threshold, seed, force, order=order)
     console.print(f"{out}: kept {rep['n_kept']:,} of {rep['n']:,} (threshold {threshold})")

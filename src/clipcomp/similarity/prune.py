@@ -2,13 +2,14 @@
 deduplication (SemDeDup, Abbas et al., 2023).
 
 Similarity-aligned pruning: every test item t gets a threshold τ_t = its nearest-neighbour similarity in a
-reference set (the paper: ImageNet-train); a base (training) item b is removed when sim(b, t) > τ_t for some t —
+reference set of its own (the paper: ImageNet-train); a base (training) item b is removed when sim(b, t) > τ_t for
+some t (beyond a stated float32 tolerance; τ and sim(b, t) come from one routine) —
 the base is then no more similar to the test sets than the reference is. Controls remove the same number of items:
 `near` (the items most similar to the test set, max over t), `far` (the least similar) and `random` (seeded).
 
-SemDeDup: faiss k-means on the normalized embeddings; within each cluster, items in order of increasing
-similarity to the centroid (the least prototypical first, as the paper keeps them) are kept unless their cosine
-similarity to an item already kept exceeds `threshold` (the 2024 paper used 0.876 after 50k-cluster k-means).
+SemDeDup as clip-ood runs it: faiss k-means on the normalized embeddings; within each cluster an item is removed
+when its cosine similarity to any earlier item of the cluster exceeds `threshold` (0.876 = 1 − 0.124 in the 2024
+paper, after 50k-cluster k-means); vectorized per cluster.
 """
 
 from __future__ import annotations
@@ -21,99 +22,179 @@ import pyarrow as pa
 from clipcomp.errors import ClipcompError
 from clipcomp.io import write_parquet
 from clipcomp.similarity.embeddings import open_embeddings
-from clipcomp.similarity.knn import check_compatible, nearest_similarity
+from clipcomp.similarity.knn import check_compatible
 
 CONTROLS = ("near", "far", "random")
+TIE_TOLERANCE = 1e-6  # cosine; a base item counts as more similar than τ only beyond this (float32 round-off)
+
+
+def similarities(tests: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Cosine similarities tests × block in float32: the one routine behind both the thresholds τ and the
+    candidates' similarities, so an item compared with itself gives the same number on both sides."""
+    return np.ascontiguousarray(tests, np.float32) @ np.ascontiguousarray(block, np.float32).T
+
+
+def _blocks(shards, block: int):
+    for item in shards:
+        mat = item[1] if isinstance(item, tuple) else item
+        for s in range(0, len(mat), block):
+            yield mat[s:s + block]
+
+
+def thresholds(tests: np.ndarray, reference_shards, block: int = 4096) -> np.ndarray:
+    """τ_t: each test item's nearest-neighbour similarity in the reference (streamed shard by shard)."""
+    tau = np.full(len(tests), -np.inf, np.float32)
+    for b in _blocks(reference_shards, block):
+        np.maximum(tau, similarities(tests, b).max(axis=1), out=tau)
+    return tau
+
+
+def aligned_pass(base_shards, tests: np.ndarray, tau: np.ndarray, test_slices: list[slice] | None = None,
+                 tol: float = TIE_TOLERANCE, block: int = 4096) -> dict[str, np.ndarray]:
+    """One streamed pass over the base: per item, removed (sim(b, t) > τ_t + tol for some t; clip-ood
+    src/sims_and_paths/get_paths_chunk.py l.49-50, strict >), max_t sim(b, t), and removed per test set.
+    Memory: one block of the base × the tests; per-item outputs are scalars."""
+    removed, max_sim, per_set = [], [], []
+    slices = test_slices or [slice(0, len(tests))]
+    limit = tau[:, None] + np.float32(tol)
+    for b in _blocks(base_shards, block):
+        sims = similarities(tests, b)  # (tests, block)
+        over = sims > limit
+        removed.append(over.any(axis=0))
+        max_sim.append(sims.max(axis=0) if len(tests) else np.full(len(b), -np.inf, np.float32))
+        per_set.append(np.stack([over[sl].any(axis=0) for sl in slices], axis=1))
+
+    def cat(xs, dt):
+        return np.concatenate(xs) if xs else np.zeros(0, dt)
+
+    return {"aligned": cat(removed, bool), "max_similarity": cat(max_sim, np.float32),
+            "per_test_set": np.concatenate(per_set) if per_set else np.zeros((0, len(slices)), bool)}
+
+
+def controls(max_sim: np.ndarray, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Equal-size controls from the per-item max similarity: near (most similar), far (least), random."""
+    order = np.lexsort((np.arange(len(max_sim)), -max_sim))  # most similar first, ties by index
+    near = np.zeros(len(max_sim), bool)
+    near[order[:n]] = True
+    far = np.zeros(len(max_sim), bool)
+    if n:
+        far[order[-n:]] = True
+    rnd = np.zeros(len(max_sim), bool)
+    rnd[np.random.default_rng([seed, 6_006]).choice(len(max_sim), n, replace=False)] = True
+    return {"near": near, "far": far, "random": rnd}
 
 
 def max_excess_and_similarity(base: np.ndarray, tests: np.ndarray, tau: np.ndarray,
-                              block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Per base item: whether sim(b, t) > τ_t for some test t, and max_t sim(b, t) (blockwise matrix products)."""
-    remove = np.zeros(len(base), bool)
-    max_sim = np.full(len(base), -np.inf, np.float32)
-    t = np.ascontiguousarray(tests, np.float32)
-    for s in range(0, len(base), block):
-        sims = np.ascontiguousarray(base[s:s + block], np.float32) @ t.T
-        remove[s:s + block] = (sims > tau[None, :]).any(axis=1)
-        max_sim[s:s + block] = sims.max(axis=1)
-    return remove, max_sim
+                              block: int = 4096, tol: float = TIE_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Per base item: whether sim(b, t) > τ_t (+ tol) for some test t, and max_t sim(b, t)."""
+    res = aligned_pass([base], tests, tau, tol=tol, block=block)
+    return res["aligned"], res["max_similarity"]
 
 
-def prune_sets(base: np.ndarray, tests: np.ndarray, reference: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """Boolean 'removed' masks over the base for aligned pruning and its equal-size controls."""
-    tau = nearest_similarity(tests, [([str(i) for i in range(len(reference))], reference)])
-    aligned, max_sim = max_excess_and_similarity(base, tests, tau)
-    n = int(aligned.sum())
-    order = np.lexsort((np.arange(len(base)), -max_sim))  # most similar first, ties by index
-    near = np.zeros(len(base), bool)
-    near[order[:n]] = True
-    far = np.zeros(len(base), bool)
-    if n:
-        far[order[-n:]] = True
-    rnd = np.zeros(len(base), bool)
-    rnd[np.random.default_rng([seed, 6_006]).choice(len(base), n, replace=False)] = True
-    return {"aligned": aligned, "near": near, "far": far, "random": rnd, "max_similarity": max_sim, "tau": tau}
+def prune_sets(base: np.ndarray, tests: np.ndarray, reference: np.ndarray, seed: int = 0,
+               tol: float = TIE_TOLERANCE) -> dict[str, np.ndarray]:
+    """Boolean 'removed' masks over the base for aligned pruning and its equal-size controls. The reference
+    (the paper: ImageNet-train) is a set of its own; τ and the candidates come from `similarities`."""
+    if reference is base:
+        raise ClipcompError("the reference set is the base itself: pass a separate reference (the paper: "
+                            "ImageNet-train) — a base that is its own reference prunes nothing by definition")
+    if base.shape[1:] != reference.shape[1:] or base.shape[1:] != tests.shape[1:]:
+        raise ClipcompError(f"base {base.shape[1:]}, tests {tests.shape[1:]} and reference "
+                            f"{reference.shape[1:]}: embeddings of different dimensions")
+    tau = thresholds(tests, [reference])
+    res = aligned_pass([base], tests, tau, tol=tol)
+    out = {"aligned": res["aligned"], **controls(res["max_similarity"], int(res["aligned"].sum()), seed)}
+    return {**out, "max_similarity": res["max_similarity"], "tau": tau}
 
 
 def prune(base: str, tests: list[str], reference: str, out: str, method: str = "aligned", seed: int = 0,
           labels: str | None = None, label_column: str = "label", id_column: str = "id",
-          force: bool = False) -> dict:
-    """Write OUT/kept.parquet and OUT/removed.parquet (base ids, max similarity to the test sets) + report.json."""
-    from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
+          force: bool = False, tol: float = TIE_TOLERANCE) -> dict:
+    """Write OUT/kept.parquet and OUT/removed.parquet (base ids, max similarity to the test sets) + report.json.
+    The base is streamed shard by shard (memory: one shard and the tests; per-item scalars)."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.io import atomic_output, atomic_write_json, check_output_path, prepare_output, read_table
 
     check_output_path(out)
     if method not in ("aligned", *CONTROLS):
         raise ClipcompError(f"--method {method!r}: expected aligned, near, far or random")
+    if not 0 <= tol < 1:
+        raise ClipcompError(f"--tolerance must be in [0, 1) (got {tol})")
+    if os.path.realpath(base) == os.path.realpath(reference):
+        raise ClipcompError(f"{reference}: the reference is the base itself; pass a separate reference set "
+                            "(the paper: ImageNet-train)")
     b, ref = open_embeddings(base), open_embeddings(reference)
     check_compatible(b, ref)
     t_sets = [open_embeddings(t) for t in tests]
     for t in t_sets:
         check_compatible(b, t)
     settings = {"base": os.path.abspath(base), "tests": [os.path.abspath(t) for t in tests],
-                "reference": os.path.abspath(reference), "method": method, "seed": seed}
+                "reference": os.path.abspath(reference), "method": method, "seed": seed, "tolerance": tol}
     prepare_output(out, "similarity prune", settings, force=force, markers=("kept.parquet",))
-    b_ids, b_mat = b.load()
     t_parts = [t.load() for t in t_sets]
     t_mat = np.concatenate([m for _, m in t_parts])
-    _, r_mat = ref.load()
-    sets = prune_sets(b_mat, t_mat, r_mat, seed)
+    bounds = np.cumsum([0] + [len(i) for i, _ in t_parts])
+    slices = [slice(int(a), int(z)) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
+    tau = thresholds(t_mat, ref.shards())
+    res = aligned_pass(b.shards(), t_mat, tau, slices, tol)
+    sets = {"aligned": res["aligned"], **controls(res["max_similarity"], int(res["aligned"].sum()), seed)}
     removed = sets[method]
-    ids = np.array(b_ids, dtype=object)
-    for name, mask in (("kept", ~removed), ("removed", removed)):
-        write_parquet(pa.table({"id": pa.array(ids[mask].tolist(), pa.string()),
-                                 "max_similarity": pa.array(sets["max_similarity"][mask])}),
-                       os.path.join(out, f"{name}.parquet"))
-    report = {"method": method, "n_base": len(b_ids), "n_removed": int(removed.sum()),
-              "n_removed_aligned": int(sets["aligned"].sum()), "n_tests": [len(i) for i, _ in t_parts],
-              "tau_mean": float(np.mean(sets["tau"]))}
-    per_test = {}
-    offset = 0
-    for path, (t_ids, _) in zip(tests, t_parts, strict=True):
-        sl = slice(offset, offset + len(t_ids))  # the thresholds are per test item: reuse them
-        sub, _ = max_excess_and_similarity(b_mat, t_mat[sl], sets["tau"][sl])
-        per_test[path] = int(sub.sum())
-        offset += len(t_ids)
-    report["removed_per_test_set"] = per_test
+    lab = None
     if labels:
         lt = read_table(labels)
         if id_column not in lt.column_names or label_column not in lt.column_names:
             raise ClipcompError(f"{labels}: needs columns {id_column!r} and {label_column!r} "
                                 f"(columns: {', '.join(lt.column_names)})")
         lab = dict(zip(lt.column(id_column).to_pylist(), lt.column(label_column).to_pylist(), strict=True))
-        per: dict[str, int] = {}
-        for i in ids[removed]:
-            key = str(lab.get(i, "unknown"))
-            per[key] = per.get(key, 0) + 1
+    per: dict[str, int] = {}
+    schema = pa.schema([("id", pa.string()), ("max_similarity", pa.float32())])
+    with atomic_output(os.path.join(out, "kept.parquet")) as kept_tmp, \
+            atomic_output(os.path.join(out, "removed.parquet")) as rem_tmp:
+        writers = {True: pq.ParquetWriter(rem_tmp, schema), False: pq.ParquetWriter(kept_tmp, schema)}
+        try:
+            offset = 0
+            for ids, _ in b.shards():  # second pass: ids only, shard by shard
+                sl = slice(offset, offset + len(ids))
+                ids_arr = np.array(ids, dtype=object)
+                for flag in (True, False):
+                    m = removed[sl] == flag
+                    writers[flag].write_table(pa.table({"id": pa.array(ids_arr[m].tolist(), pa.string()),
+                                                        "max_similarity": pa.array(res["max_similarity"][sl][m])},
+                                                       schema=schema))
+                if lab is not None:
+                    for i in ids_arr[removed[sl]]:
+                        key = str(lab.get(i, "unknown"))
+                        per[key] = per.get(key, 0) + 1
+                offset += len(ids)
+        finally:
+            for w in writers.values():
+                w.close()
+    report = {"method": method, "n_base": int(len(removed)), "n_removed": int(removed.sum()),
+              "n_removed_aligned": int(sets["aligned"].sum()), "n_tests": [len(i) for i, _ in t_parts],
+              "tau_mean": float(np.mean(tau)) if len(tau) else float("nan"), "tolerance": tol,
+              "removed_per_test_set": {p: int(res["per_test_set"][:, k].sum()) for k, p in enumerate(tests)},
+              "controls_size": int(sets["aligned"].sum())}
+    if lab is not None:
         report["removed_per_class"] = dict(sorted(per.items()))
     atomic_write_json(os.path.join(out, "report.json"), report)
     return report
 
 
-def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int = 0,
-             niter: int = 20) -> np.ndarray:
-    """Boolean keep-mask: SemDeDup within faiss k-means clusters (see the module docstring)."""
+SEMDEDUP_ORDERS = ("dataset", "centroid")
+
+
+def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int = 0, niter: int = 20,
+             order: str = "dataset", block: int = 2048) -> np.ndarray:
+    """Boolean keep-mask. Within each faiss k-means cluster, an item is removed when its cosine similarity to any
+    earlier item of the cluster exceeds `threshold` (clip-ood src/deduplication/utils.py l.155-166 and l.202-207:
+    tril(sims, −1), row max, keep ≤ 1 − 0.124 = 0.876; earlier = dataset order). `order="centroid"` puts the
+    least prototypical items first (SemDeDup's keep-hard ordering; an option). Vectorized: row blocks of the
+    cluster's similarity matrix, no per-item Python loop."""
     import faiss
 
+    if order not in SEMDEDUP_ORDERS:
+        raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
     x = np.ascontiguousarray(vectors, np.float32)
     n = len(x)
     k = max(1, min(n_clusters, n))
@@ -127,20 +208,24 @@ def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int =
         assign = np.zeros(n, np.int64)
         cent = x.mean(axis=0, keepdims=True)
     keep = np.zeros(n, bool)
-    for c in np.unique(assign):
-        idx = np.flatnonzero(assign == c)
-        to_c = x[idx] @ cent[c]
-        order = idx[np.lexsort((idx, to_c))]  # least prototypical first, ties by index
-        kept: list[int] = []
-        for i in order:
-            if not kept or float(np.max(x[kept] @ x[i])) <= threshold:
-                kept.append(int(i))
-        keep[kept] = True
+    by_cluster = np.argsort(assign, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(assign[by_cluster])) + 1, n]
+    for a, z in zip(starts[:-1], starts[1:], strict=True):
+        idx = by_cluster[a:z]  # dataset order inside the cluster
+        if order == "centroid":
+            to_c = x[idx] @ cent[assign[idx[0]]]
+            idx = idx[np.lexsort((idx, to_c))]
+        xc = x[idx]
+        for s in range(0, len(idx), block):
+            sims = xc[s:s + block] @ xc[:s + block].T  # rows s.., columns up to the block's end
+            rows = np.arange(s, min(s + block, len(idx)))
+            sims = np.where(np.arange(sims.shape[1])[None, :] < rows[:, None], sims, 0.0)  # tril(−1), zeros above
+            keep[idx[rows]] = sims.max(axis=1) <= threshold
     return keep
 
 
 def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, seed: int = 0,
-          force: bool = False) -> dict:
+          force: bool = False, order: str = "dataset") -> dict:
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
     check_output_path(out)
@@ -148,10 +233,10 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
         raise ClipcompError(f"--threshold must be a cosine in [-1, 1] (got {threshold})")
     e = open_embeddings(emb)
     prepare_output(out, "similarity dedup", {"emb": os.path.abspath(emb), "n_clusters": n_clusters,
-                                             "threshold": threshold, "seed": seed}, force=force,
+                                             "threshold": threshold, "seed": seed, "order": order}, force=force,
                    markers=("kept.parquet",))
     ids, mat = e.load()
-    keep = semdedup(mat, n_clusters, threshold, seed)
+    keep = semdedup(mat, n_clusters, threshold, seed, order=order)
     arr = np.array(ids, dtype=object)
     for name, mask in (("kept", keep), ("removed", ~keep)):
         write_parquet(pa.table({"id": pa.array(arr[mask].tolist(), pa.string())}),
