@@ -233,8 +233,22 @@ def test_domains_cli_on_generated_styles(tmp_path, capsys, monkeypatch):
                                       domains=["natural", "quickdraw"]))
     code, _, err = run_cli(["embed", man, "-o", str(tmp_path / "e"), "--model", "clipcomp-micro"], capsys)
     assert code == 0, err
-    code, out, err = run_cli(["domains", "fit", str(tmp_path / "e"), "--labels", man, "-o", str(tmp_path / "f"),
+    code, out, err = run_cli(["domains", "fit", str(tmp_path / "e"), "--labels", man, "-o", str(tmp_path / "f2"),
                               "--target-precision", "0.85"], capsys)
+    assert code == 0, err  # the default: two one-vs-rest classifiers, thresholds at the corpus prevalence
+    code, out, err = run_cli(["domains", "apply", str(tmp_path / "f2"), str(tmp_path / "e"), "-o",
+                              str(tmp_path / "a2"), "--captions", man], capsys)
+    assert code == 0, err
+    rep = json.loads((tmp_path / "a2" / "report.json").read_text())
+    assert rep["mode"] == "two-classifiers" and rep["lower_bound"] <= 1.0
+    for name in ("natural", "rendition"):
+        c = rep["classifiers"][name]
+        assert c["prevalence_source"].startswith("corpus") and c["test_positives"] > 0
+    nat = pq.read_table(tmp_path / "a2" / "natural.parquet").num_rows
+    ren = pq.read_table(tmp_path / "a2" / "rendition.parquet").num_rows
+    assert nat + ren <= 240
+    code, out, err = run_cli(["domains", "fit", str(tmp_path / "e"), "--labels", man, "-o", str(tmp_path / "f"),
+                              "--target-precision", "0.85", "--mode", "single"], capsys)
     assert code == 0, err
     cal = json.loads((tmp_path / "f" / "calibration.json").read_text())
     assert cal["n_labelled"] == 240 and cal["precision"] >= 0.85

@@ -157,10 +157,17 @@ def keyword_flags(captions: list[str]) -> np.ndarray:
     return np.array([bool(pat.search(c or "")) for c in captions])
 
 
+FIT_MODES = ("two-classifiers", "single")
+
+
 def domains_fit(emb: str, labels: str, out: str, natural: str = "natural", id_column: str = "id",
                 domain_column: str = "domain", target_precision: float = 0.98, seed: int = 0,
-                force: bool = False) -> dict:
-    """Fit + calibrate on embeddings whose ids have a domain in `labels` (natural vs everything else)."""
+                force: bool = False, mode: str = "two-classifiers", ambiguous: str = "ambiguous") -> dict:
+    """Fit on embeddings whose ids have a domain in `labels`. `two-classifiers` (default, the paper's method;
+    clipcomp.similarity.contamination): natural-vs-rest and rendition-vs-rest, thresholds set later at the corpus's
+    prevalence; `single`: one natural-vs-rendition classifier calibrated on the labelled set (clipcomp ≤ 0.3)."""
+    if mode not in FIT_MODES:
+        raise ClipcompError(f"--mode {mode!r}: expected one of {', '.join(FIT_MODES)}")
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
     from clipcomp.similarity.embeddings import open_embeddings
 
@@ -175,17 +182,42 @@ def domains_fit(emb: str, labels: str, out: str, natural: str = "natural", id_co
     known = np.array([i in lab for i in ids])
     if not known.any():
         raise ClipcompError(f"{labels}: none of its {id_column!r} values matches an id of {emb}")
-    y = np.array([lab[i] != natural for i in np.array(ids, dtype=object)[known]])
+    known_labels = [lab[i] for i in np.array(ids, dtype=object)[known]]
+    settings = {"emb": os.path.abspath(emb), "labels": os.path.abspath(labels), "natural": natural,
+                "target_precision": target_precision, "seed": seed, "mode": mode, "ambiguous": ambiguous}
+    if mode == "two-classifiers":
+        from clipcomp.similarity.contamination import fit_one_vs_rest
+
+        clfs = fit_one_vs_rest(mat[known], known_labels, natural, ambiguous, target_precision, seed, where=labels)
+        prepare_output(out, "domains fit", settings, force=force, markers=("classifier.pkl",))
+        with open(os.path.join(out, "classifier.pkl"), "wb") as f:
+            pickle.dump({"classifiers": clfs, "model_identity": e.meta.get("model_identity"), "dim": e.dim,
+                         "target_precision": target_precision}, f)
+        stats = {"mode": mode, "n_labelled": int(known.sum()), "n_unlabelled": int((~known).sum()),
+                 **{name: c.info for name, c in clfs.items()},
+                 "note": "thresholds are set by `domains apply` at the prevalence of the corpus"}
+        atomic_write_json(os.path.join(out, "calibration.json"), stats)
+        return stats
+    y = np.array([v != natural for v in known_labels])
     clf = fit_classifier(mat[known], y, target_precision, seed, where=labels)
-    prepare_output(out, "domains fit", {"emb": os.path.abspath(emb), "labels": os.path.abspath(labels),
-                                        "natural": natural, "target_precision": target_precision, "seed": seed},
-                   force=force, markers=("classifier.pkl",))
+    prepare_output(out, "domains fit", settings, force=force, markers=("classifier.pkl",))
     with open(os.path.join(out, "classifier.pkl"), "wb") as f:
         pickle.dump({"model": clf.model, "threshold": clf.threshold, "stats": clf.stats,
                      "model_identity": e.meta.get("model_identity"), "dim": e.dim}, f)
-    stats = {**clf.stats, "n_labelled": int(known.sum()), "n_unlabelled": int((~known).sum())}
+    stats = {"mode": mode, **clf.stats, "n_labelled": int(known.sum()), "n_unlabelled": int((~known).sum())}
     atomic_write_json(os.path.join(out, "calibration.json"), stats)
     return stats
+
+
+def _load_pickle(path: str) -> dict:
+    p = os.path.join(path, "classifier.pkl") if os.path.isdir(path) else path
+    if not os.path.exists(p):
+        raise ClipcompError(f"{path}: no classifier.pkl (run `clipcomp domains fit`)")
+    try:
+        with open(p, "rb") as f:
+            return pickle.load(f)  # noqa: S301 - a file this tool wrote
+    except Exception as exc:  # noqa: BLE001
+        raise ClipcompError(f"{p}: unreadable classifier ({type(exc).__name__})") from None
 
 
 def load_classifier(path: str) -> tuple[DomainClassifier, dict]:
@@ -201,14 +233,20 @@ def load_classifier(path: str) -> tuple[DomainClassifier, dict]:
 
 
 def domains_apply(classifier: str, emb: str, out: str, captions: str | None = None, text_column: str = "caption",
-                  id_column: str = "image", n_boot: int = 2000, seed: int = 0, force: bool = False) -> dict:
-    """Probabilities, flags, the contamination estimate and clean subsets for a corpus of embeddings."""
+                  id_column: str = "image", n_boot: int = 2000, seed: int = 0, force: bool = False,
+                  prevalence: str | float = "corpus") -> dict:
+    """Probabilities, flags, the contamination estimate and clean subsets for a corpus of embeddings (for a
+    two-classifier fit: thresholds at the corpus prevalence, see clipcomp.similarity.contamination)."""
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
     from clipcomp.similarity.embeddings import open_embeddings
 
     check_output_path(out)
-    clf, obj = load_classifier(classifier)
+    obj = _load_pickle(classifier)
     e = open_embeddings(emb)
+    if "classifiers" in obj:
+        return _apply_two(obj, classifier, emb, e, out, prevalence, n_boot, seed, force,
+                          (captions, text_column, id_column))
+    clf, obj = load_classifier(classifier)
     if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")
                                    and obj["model_identity"] != e.meta["model_identity"]):
         raise ClipcompError(f"{emb}: embeddings of another model or dimension than the classifier {classifier}")
@@ -234,5 +272,50 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
     arr = np.array(ids, dtype=object)
     write_parquet(pa.table({"id": pa.array(arr[~flags].tolist(), pa.string())}), os.path.join(out, "natural.parquet"))
     write_parquet(pa.table({"id": pa.array(arr[flags].tolist(), pa.string())}), os.path.join(out, "rendition.parquet"))
+    atomic_write_json(os.path.join(out, "report.json"), report)
+    return report
+
+
+def _keyword_baseline(captions: str, text_column: str, id_column: str, ids: list[str]) -> np.ndarray:
+    from clipcomp.io import read_table
+
+    t = read_table(captions)
+    if id_column not in t.column_names or text_column not in t.column_names:
+        raise ClipcompError(f"{captions}: needs columns {id_column!r} and {text_column!r} "
+                            f"(columns: {', '.join(t.column_names)})")
+    cap = _keyed(captions, t.column(id_column).to_pylist(), t.column(text_column).to_pylist())
+    return keyword_flags([cap.get(i, "") or "" for i in ids])
+
+
+def _apply_two(obj: dict, classifier: str, emb: str, e, out: str, prevalence, n_boot: int, seed: int,
+               force: bool, caption_args: tuple) -> dict:
+    from clipcomp.io import atomic_write_json, prepare_output
+    from clipcomp.similarity.contamination import contamination_report
+
+    if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")
+                                   and obj["model_identity"] != e.meta["model_identity"]):
+        raise ClipcompError(f"{emb}: embeddings of another model or dimension than the classifier {classifier}")
+    prepare_output(out, "domains apply", {"classifier": os.path.abspath(classifier), "emb": os.path.abspath(emb),
+                                          "prevalence": prevalence, "seed": seed}, force=force,
+                   markers=("items.parquet",))
+    ids, mat = e.load()
+    clfs = obj["classifiers"]
+    rep, masks = contamination_report(clfs, mat, obj.get("target_precision"), prevalence, n_boot, seed)
+    cols = {"id": pa.array(ids, pa.string())}
+    for name, clf in clfs.items():
+        cols[f"p_{name}"] = pa.array(clf.proba(mat).astype(np.float64))
+        cols[f"clean_{name}"] = pa.array(masks[f"clean_{name}"])
+    write_parquet(pa.table(cols), os.path.join(out, "items.parquet"))
+    arr = np.array(ids, dtype=object)
+    for name in clfs:
+        write_parquet(pa.table({"id": pa.array(arr[masks[f"clean_{name}"]].tolist(), pa.string())}),
+                      os.path.join(out, f"{name}.parquet"))
+    r = rep["rendition"]
+    report = {"mode": "two-classifiers", "n": len(ids), "classifiers": rep,
+              "lower_bound": r["lower_bound"], "corrected_fraction": r["corrected_fraction"],
+              "corrected_ci": r["corrected_ci"], "flagged_fraction": r["flagged_fraction"]}
+    if caption_args[0]:
+        kw = _keyword_baseline(caption_args[0], caption_args[1], caption_args[2], ids)
+        report["keyword_baseline"] = {"flagged_fraction": float(kw.mean()), "keywords": list(KEYWORDS)}
     atomic_write_json(os.path.join(out, "report.json"), report)
     return report
