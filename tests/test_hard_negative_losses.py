@@ -90,6 +90,35 @@ def test_cement_reconstruction_value_gradient_and_easy_down_weighting():
     assert ratio[0.25] / ratio[1.0] == pytest.approx(0.25, rel=1e-10)
 
 
+def test_placeholder_negatives_leave_the_softmax_not_the_batch():
+    """An item without a negative keeps its caption in the contrastive term; its placeholder column is masked:
+    the loss equals the one computed with that column removed (NegCLIP) / that entry dropped (Cement)."""
+    from clipcomp.train.losses.negclip import negclip_loss
+
+    img, txt, neg = (torch.tensor(a) for a in _features(4))
+    mask = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    placeholder = torch.where(mask[:, None] > 0, neg, txt)  # a missing negative carries the caption itself
+    got = negclip_loss(img, txt, placeholder, 10.0, negative_mask=mask)
+    want = negclip_loss(img, txt, neg[mask > 0], 10.0)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
+    conc = torch.full((6,), 0.7, dtype=torch.float64)
+    got_c, parts = cement_loss(img, txt, placeholder, 10.0, conc, negative_mask=mask, return_parts=True)
+    want_c, m = hand_reconstruction(img.numpy(), txt.numpy(), neg.numpy(), 10.0, conc.numpy())
+    # by hand: rows without a negative have only the captions in their softmax
+    n = 6
+    s_txt = img.numpy() @ txt.numpy().T
+    rows = []
+    for i in range(n):
+        z = 10.0 * s_txt[i] + np.where(np.arange(n) == i, 0.0, np.log(0.5))
+        if mask[i] > 0:
+            z = np.append(z, 10.0 * (float(img[i] @ neg[i]) + m[i, 0]))
+        rows.append(_logsumexp(z[None, :], 1)[0] - z[i])
+    lt2i = 10.0 * s_txt.T
+    hand = (np.mean(rows) + np.mean(_logsumexp(lt2i, 1) - lt2i[np.arange(n), np.arange(n)])) / 2
+    assert float(got_c) == pytest.approx(hand, rel=1e-12)
+    assert 0 <= float(parts["active"]) <= 1
+
+
 def test_cement_margin_couples_concreteness_and_difficulty():
     img, txt, neg = _features(1)
     scale = torch.tensor(10.0, dtype=torch.float64)

@@ -240,8 +240,14 @@ settings: {{batch_size: 16, device: cpu}}
     import pyarrow.parquet as pq
 
     train = pq.read_table(tmp_path / "sf" / "data" / "train.parquet").to_pylist()
-    assert len(train) >= 80 and all(r["hard_negative"] != r["caption"] for r in train)
+    caps = json.loads((SAMPLE / "captions_val2017.json").read_text())["annotations"]
+    assert len(train) == len(caps)  # every caption stays in the contrastive term
+    for r in train:
+        real = [n for n, m in zip(r["hard_negatives"], r["negative_mask"], strict=True) if m]
+        assert all(n != r["caption"] for n in real)
+        assert all(n == r["caption"] for n, m in zip(r["hard_negatives"], r["negative_mask"], strict=True) if not m)
+    assert sum(1 for r in train if r["negative_mask"][0]) >= 80
     lines = [json.loads(x) for x in (tmp_path / "sf" / "train" / "metrics.jsonl").read_text().splitlines()]
-    assert len(lines) == 3 and all("hinge" in x and "grad_share_hard" in x for x in lines)
+    assert len(lines) == 3 and all("active_margin_fraction" in x and "grad_share_hard" in x for x in lines)
     table = pacsv.read_csv(tmp_path / "sf" / "suites" / "table.csv")
     assert table.column("model").to_pylist() == ["start", "slipform"] and "sugarcrepe" in table.column_names

@@ -3,10 +3,11 @@
 The recipe as one call (``run_slipform(config)``; ``clipcomp slipform CONFIG -o OUT``), each step an existing
 library function:
 
-1. ``prepare``: read the training pairs (COCO captions JSON or any image–caption manifest), generate one
-   ConcretePlant negative per caption (`negatives.generate_negatives`, --rank concreteness), and write
-   ``OUT/train.parquet`` (image, caption, hard_negative, concreteness = the changed span's normalized
-   concreteness). Captions with nothing perturbable are left out of training and counted.
+1. ``prepare``: read the training pairs (COCO captions JSON or any image–caption manifest), generate
+   ConcretePlant negatives of every type, adds included (`negatives.generate_negatives`, --rank concreteness),
+   and write ``OUT/train.parquet``: every pair, with its K most concrete negatives (`negatives_per_caption`,
+   default 1 as NegCLIP) and a mask; a caption without a negative stays in the contrastive term (its placeholder
+   is masked out of the softmax), as NegCLIP keeps every caption.
 2. ``train``: `train.finetune` with loss `cement` (fields hard_negatives/concreteness) from any loadable model.
 3. ``evaluate``: `suites.run_suites` on the starting model and on the fine-tuned one → ``OUT/table.md``.
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from clipcomp.errors import ClipcompError
 from clipcomp.io import write_parquet
 
-DEFAULT_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att")
+DEFAULT_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att")
 
 
 def _pairs(data: str, images: str | None) -> tuple[list[str], list[str]]:
@@ -38,10 +39,15 @@ def _pairs(data: str, images: str | None) -> tuple[list[str], list[str]]:
 
 
 def prepare(data: str, out: str, images: str | None = None, negatives: dict | None = None,
-            force: bool = False) -> dict:
-    """Write OUT/train.parquet: every pair with its ConcretePlant negative and that span's concreteness."""
+            force: bool = False, k: int = 1) -> dict:
+    """Write OUT/train.parquet: **every** pair, with up to `k` ConcretePlant negatives (the most concrete changed
+    spans first) in list columns `hard_negatives`, `concreteness`, `negative_types` and `negative_mask` (1 = a
+    negative, 0 = a placeholder: the caption itself, left out of the softmax by the loss). NegCLIP keeps every
+    caption in the contrastive term and adds negatives as extra columns; so does Slipform."""
     from clipcomp.negatives import generate_negatives
 
+    if k < 1:
+        raise ClipcompError(f"negatives_per_caption must be ≥ 1 (got {k})")
     paths, caps = _pairs(data, images)
     if not caps:
         raise ClipcompError(f"{data}: no image–caption pairs")
@@ -54,18 +60,27 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
     res = generate_negatives([src], neg_dir, _negative_options(negatives or {}, force))
     neg = pq.read_table(os.path.join(neg_dir, "negatives.parquet"),
                         columns=["row", "negative", "concreteness_norm", "type"]).to_pylist()
-    first: dict[int, dict] = {}
+    by_row: dict[int, list[dict]] = {}
     for r in neg:
-        first.setdefault(r["row"], r)
-    rows = sorted(first)
-    table = pa.table({"image": [paths[i] for i in rows], "caption": [caps[i] for i in rows],
-                      "hard_negative": [first[i]["negative"] for i in rows],
-                      "concreteness": pa.array([first[i]["concreteness_norm"] for i in rows], pa.float64()),
-                      "negative_type": [first[i]["type"] for i in rows]})
+        by_row.setdefault(r["row"], []).append(r)
+    cols: dict[str, list] = {"hard_negatives": [], "concreteness": [], "negative_types": [], "negative_mask": []}
+    for i, cap in enumerate(caps):
+        mine = sorted(by_row.get(i, []), key=lambda r: -(r["concreteness_norm"] if r["concreteness_norm"]
+                                                         is not None else -1.0))[:k]
+        pad = k - len(mine)
+        cols["hard_negatives"].append([r["negative"] for r in mine] + [cap] * pad)
+        cols["concreteness"].append([r["concreteness_norm"] for r in mine] + [None] * pad)
+        cols["negative_types"].append([r["type"] for r in mine] + [""] * pad)
+        cols["negative_mask"].append([1.0] * len(mine) + [0.0] * pad)
+    table = pa.table({"image": paths, "caption": caps, "hard_negatives": cols["hard_negatives"],
+                      "concreteness": pa.array(cols["concreteness"], pa.list_(pa.float64())),
+                      "negative_types": cols["negative_types"],
+                      "negative_mask": pa.array(cols["negative_mask"], pa.list_(pa.float64()))})
     path = os.path.join(out, "train.parquet")
     write_parquet(table, path)
-    return {"train": path, "n_pairs": len(caps), "n_with_negative": len(rows),
-            "n_without": len(caps) - len(rows), "negatives": res.by_type}
+    n_with = sum(1 for i in range(len(caps)) if by_row.get(i))
+    return {"train": path, "n_pairs": len(caps), "n_with_negative": n_with, "n_without": len(caps) - n_with,
+            "negatives_per_caption": k, "negatives": res.by_type}
 
 
 class SlipformConfig(BaseModel):
@@ -78,6 +93,7 @@ class SlipformConfig(BaseModel):
     pretrained: str | None = None
     train: dict = {}
     negatives: dict = {}
+    negatives_per_caption: int = 1  # K negatives per caption (NegCLIP: 1; clipcomp's option)
     suites: list[dict] | None = None
     settings: dict = {}
 
@@ -95,7 +111,8 @@ class SlipformConfig(BaseModel):
                    "loss": tr.get("loss", "cement"), "model": self.architecture,
                    "pretrained": self.pretrained if self.pretrained is not None else tr.get("pretrained"),
                    "image_column": "image", "caption_column": "caption",
-                   "fields": {"hard_negatives": "hard_negative", "concreteness": "concreteness"}})
+                   "fields": {"hard_negatives": "hard_negatives", "concreteness": "concreteness",
+                              "negative_mask": "negative_mask"}})
         return build(TrainConfig, tr, "train", "slipform config")
 
     def suites_config(self, train_out: str, start_pretrained: str | None):
@@ -179,7 +196,7 @@ def run_slipform(config: SlipformConfig | str | dict, out: str, force: bool = Fa
     cfg = config if isinstance(config, SlipformConfig) and not overrides else load_slipform_config(
         config.model_dump() if isinstance(config, SlipformConfig) else config, overrides)
     tcfg = cfg.train_config(out)
-    prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force)
+    prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force, cfg.negatives_per_caption)
     res = finetune(tcfg, [], progress=progress, force=force)
     table = None
     if cfg.suites:

@@ -72,7 +72,11 @@ class _BatchMaker:
             batch[f] = _tokenize_field(self.tokenizer, values[f], f)
         for f in self.num_fields:
             try:
-                batch[f] = torch.tensor([float(v) for v in values[f]], dtype=torch.float32)
+                vals = values[f]
+                if vals and isinstance(vals[0], (list, tuple)):  # K values per item → B·K, item-major
+                    vals = [v for item in vals for v in item]
+                batch[f] = torch.tensor([float("nan") if v is None else float(v) for v in vals],
+                                        dtype=torch.float32)
             except (TypeError, ValueError):
                 raise ClipcompError(f"field {f!r} must be numeric (got e.g. {values[f][0]!r})") from None
         return batch

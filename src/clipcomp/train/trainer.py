@@ -209,6 +209,7 @@ class _Run:
     model: object = None
     ddp: object = None
     loss_cls: type | None = None
+    num_fields: tuple = ()
     loss_fn: object = None
     data: object = None
     workers: int = 0
@@ -276,7 +277,8 @@ def build_model_and_data(run: _Run) -> None:
                     cfg.augment, cfg.skip_bad, cfg.shuffle_buffer)
     fmt = train_format(cfg.data) if cfg.data_format == "auto" else cfg.data_format
     run.workers = cfg.workers if cfg.workers is not None else (0 if fmt in ("synthetic", "arrays") else 2)
-    run.data = open_train_data(spec, run.lm, run.loss_cls.text_fields, run.loss_cls.fields, cfg.batch_size,
+    run.num_fields = tuple(run.loss_cls.fields) + tuple(f for f in run.loss_cls.optional_fields if f in cfg.fields)
+    run.data = open_train_data(spec, run.lm, run.loss_cls.text_fields, run.num_fields, cfg.batch_size,
                                cfg.seed, run.rank, run.world, run.workers)
     run.loss_fn = make_loss(cfg.loss, run.rank, run.world, **cfg.loss_options).to(run.lm.device)
 
@@ -342,7 +344,7 @@ def train_step(run: _Run, batch: dict, step: int, log_step: bool):
     images = batch["image"].to(lm.device, non_blocking=True)
     texts = [batch["text"]] + [batch[f] for f in run.loss_cls.text_fields]
     sizes = [len(t) for t in texts]
-    extra = {f: batch[f].to(lm.device) for f in run.loss_cls.fields}
+    extra = {f: batch[f].to(lm.device) for f in run.num_fields}
     run.loss_fn.log_step = log_step
     with torch.autocast("cuda", dtype=run.amp_dtype, enabled=run.use_amp):
         img_f, txt_all, scale = _forward(run.ddp, images, torch.cat(texts).to(lm.device, non_blocking=True))

@@ -18,13 +18,16 @@ class TrainingLoss(nn.Module):
     Class attributes say what the batch must carry:
       * `text_fields`: batch fields holding captions (one per item, or a fixed number per item); the trainer
         tokenizes and encodes them with the same forward pass and passes `<field>_features` (B×D or B·K×D);
-      * `fields`: other per-item values (numbers: weights, scores, concreteness), passed as tensors of shape B.
+      * `fields`: other per-item values (numbers: weights, scores, concreteness), passed as tensors of shape B
+        (or B·K, item-major, when each item holds a list of K values);
+      * `optional_fields`: like `fields`, passed only when the run maps a column to them.
     With several processes, `rank`/`world_size` let the loss gather what it needs (open_clip's way).
     """
 
     name: ClassVar[str] = ""
     text_fields: ClassVar[tuple[str, ...]] = ()
     fields: ClassVar[tuple[str, ...]] = ()
+    optional_fields: ClassVar[tuple[str, ...]] = ()  # passed only when the run maps them (`--field F=COLUMN`)
     defaults: ClassVar[dict[str, float]] = {}  # numeric options (`--loss-option K=V`) and their defaults
 
     def __init__(self, rank: int = 0, world_size: int = 1, **options) -> None:

@@ -51,7 +51,7 @@ def _per_negative(values, n: int, k: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def cement_loss(image_features, text_features, negative_features, logit_scale, concreteness=None,
-                margin=0.2, gamma=10.0, easy_weight=0.5, return_parts=False):
+                margin=0.2, gamma=10.0, easy_weight=0.5, return_parts=False, negative_mask=None):
     """clipcomp's Cement reconstruction for K ≥ 1 hard negatives per image (item-major, B·K × D; features
     L2-normalized); see the module docstring."""
     if not 0 < easy_weight <= 1:
@@ -76,10 +76,15 @@ def cement_loss(image_features, text_features, negative_features, logit_scale, c
     offset[:, n:] = logit_scale.detach() * m if torch.is_tensor(logit_scale) else logit_scale * m
     labels = torch.arange(n, device=sims.device)
     logits_i2t = logit_scale * sims + offset
+    valid = torch.ones_like(s_neg, dtype=torch.bool)
+    if negative_mask is not None:  # placeholders (items without a negative) leave the softmax, not the batch
+        valid = negative_mask.to(sims.device).view(n, k) > 0.5
+        logits_i2t = torch.cat([logits_i2t[:, :n], logits_i2t[:, n:].masked_fill(~valid, float("-inf"))], 1)
     loss = (F.cross_entropy(logits_i2t, labels) + F.cross_entropy(logit_scale * sims[:, :n].T, labels)) / 2
     if return_parts:
-        active = (s_pos[:, None] < s_neg + m).float().mean()
-        return loss, {"sims": sims, "margins": m, "active": active, "difficulty": difficulty}
+        hit = (s_pos[:, None] < s_neg + m)[valid]
+        active = hit.float().mean() if hit.numel() else torch.tensor(float("nan"))
+        return loss, {"sims": sims, "margins": m, "valid": valid, "active": active, "difficulty": difficulty}
     return loss
 
 
@@ -119,8 +124,9 @@ class _CementBase(TrainingLoss):
     def _log(self, loss, parts, n):
         self.measure_gradient_shares(loss, parts["sims"], n)
         if self.log_step:
+            margins = parts["margins"][parts["valid"]] if "valid" in parts else parts["margins"]
             self._diagnostics.update({"active_margin_fraction": float(parts["active"]),
-                                      "margin_mean": float(parts["margins"].mean())})
+                                      "margin_mean": float(margins.mean()) if margins.numel() else float("nan")})
             if "hinge" in parts:
                 self._diagnostics["hinge"] = float(parts["hinge"].detach())
 
@@ -131,11 +137,15 @@ class CementLoss(_CementBase):
 
     name = "cement"
     defaults = DEFAULTS
+    optional_fields = ("negative_mask",)
 
     def forward(self, image_features, text_features, logit_scale, hard_negatives_features=None,
-                concreteness=None, **_):
+                concreteness=None, negative_mask=None, **_):
         img, txt, neg, conc = self._inputs(image_features, text_features, hard_negatives_features, concreteness)
-        loss, parts = cement_loss(img, txt, neg, logit_scale, conc, return_parts=True, **self.options)
+        if negative_mask is not None:
+            (negative_mask,) = self.gather(negative_mask)
+        loss, parts = cement_loss(img, txt, neg, logit_scale, conc, return_parts=True,
+                                  negative_mask=negative_mask, **self.options)
         self._log(loss, parts, img.shape[0])
         return loss
 
