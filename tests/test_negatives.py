@@ -72,7 +72,7 @@ def test_replacements_keep_the_part_of_speech_they_claim(generated):
         else:
             # inflected forms: the lemma (or the word itself) is listed under the claimed part of speech
             stems = {word, word[:-1], word[:-2], word[:-3], word[:-3] + "y", word[:-3] + "e", word[:-2] + "e",
-                     word[:-1] + "e"}
+                     word[:-1] + "e", word[:-4] + "ie"}  # lying → lie
             assert stems & lemma, (r["replacement"], r["pos"])
         assert r["pos"] == {"replace-obj": "NOUN"}.get(r["type"], r["pos"])
         checked += 1
@@ -86,12 +86,12 @@ def _recomputed_extreme(rows, rank: str) -> int:
         parsed[pc.text] = pc
     n = 0
     for r in rows:
-        if r["type"] not in REPLACE or r["concreteness_norm"] is None:
+        if r["type"] not in REPLACE or r["concreteness_original"] is None:
             continue
         cands = planter.candidates(parsed[r["caption"]], r["type"], np.random.default_rng(0))
-        vals = [c.c_norm for c in cands if c.c_norm is not None]
+        vals = [c.c_orig for c in cands if c.c_orig is not None]  # the default scale: raw ratings
         want = max(vals) if rank == "concreteness" else min(vals)
-        assert r["concreteness_norm"] == pytest.approx(want), (r["caption"], r["original"])
+        assert r["concreteness_original"] == pytest.approx(want), (r["caption"], r["original"])
         n += 1
     return n
 

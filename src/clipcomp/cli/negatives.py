@@ -24,6 +24,8 @@ def negatives_generate_cmd(
                                                                    "swap-att,add-obj,add-att",
     rank: Annotated[str, typer.Option(help="Which span is perturbed: concreteness|random|least-concrete.")]
     = "concreteness",
+    scale: Annotated[str, typer.Option(help="What 'most concrete' compares: raw (Brysbaert's 1–5 ratings) | "
+                                            "pos-percentile (percentile within the part of speech).")] = "raw",
     per_caption: Annotated[int, typer.Option(help="Negatives per caption (≥ 1).", min=1)] = 1,
     stats: Annotated[str | None, typer.Option(help="ConceptStats directory: plausibility-matched replacements.")]
     = None,
@@ -38,8 +40,8 @@ def negatives_generate_cmd(
     from clipcomp.negatives import NegativeOptions, generate_negatives
 
     opts = NegativeOptions(types=tuple(t.strip() for t in types.split(",") if t.strip()), rank=rank,
-                           per_caption=per_caption, stats=stats, candidates=candidates, seed=seed, workers=workers,
-                           text_column=text_column, limit=limit, force=force)
+                           scale=scale, per_caption=per_caption, stats=stats, candidates=candidates, seed=seed,
+                           workers=workers, text_column=text_column, limit=limit, force=force)
     res = generate_negatives(inputs, out, opts)
     console.print(f"{out}/negatives.parquet: {res.n_negatives:,} negatives of {res.n_captions:,} captions "
                   f"({res.n_unperturbable:,} with nothing perturbable, listed in unperturbable.parquet); "

