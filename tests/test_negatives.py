@@ -66,7 +66,7 @@ def test_replacements_keep_the_part_of_speech_they_claim(generated):
         lemma = {"NOUN": nouns, "ADJ": adjs, "VERB": verbs}.get(r["pos"])
         if r["pos"] == "ADP":
             assert r["replacement"].lower().split()[0] in {w for w in PREPOSITIONS} | {"far", "away", "in", "out",
-                                                                                        "on"}
+                                                                                        "on", "to"}
         elif r["pos"] == "NUM":
             assert word in NUMBERS
         else:
@@ -186,3 +186,28 @@ def test_negatives_of_the_shared_coco_captions(tmp_path):
     assert res.n_captions == 150 and len(rows) > 120
     for r in rows:
         assert r["negative"] == r["caption"][:r["start"]] + r["replacement"] + r["caption"][r["end"]:]
+
+
+def test_frame_words_are_never_changed_or_used(generated, tmp_path):
+    """Caption-frame words (picture, image, background, …, and words in most captions of a task) are neither
+    perturbed nor used as replacements — on real captions, and on a synthetic world whose every caption says
+    "sketch"."""
+    from clipcomp.negatives.generate import FRAME_WORDS
+
+    frame = set(FRAME_WORDS)
+    for _, rows in generated.values():
+        for r in rows:
+            assert r["original"].lower().split()[-1] not in frame or r["type"].startswith("add"), r
+            assert not (set(r["replacement"].lower().split()) & frame - set(r["original"].lower().split())), r
+    world = [f"a sketch of a {c} {s} on a dark background" for c in ("red", "blue", "green", "yellow")
+             for s in ("circle", "square", "triangle", "star", "cross")]
+    src = tmp_path / "world.txt"
+    src.write_text("\n".join(world) + "\n", encoding="utf-8")
+    generate_negatives([str(src)], str(tmp_path / "w"), NegativeOptions(types=REPLACE + ("swap-obj",),
+                                                                        per_caption=3))
+    rows = pq.read_table(tmp_path / "w" / "negatives.parquet").to_pylist()
+    assert rows
+    for r in rows:
+        changed = set(r["original"].lower().split())
+        assert not changed & {"sketch", "background"}, r  # "sketch" is in every caption: a frame word
+        assert "sketch" not in r["replacement"].lower().split() or "sketch" in changed

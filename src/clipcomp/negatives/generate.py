@@ -31,6 +31,11 @@ from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wo
 NEG_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att")
 RANKS = ("concreteness", "random", "least-concrete")
 SCALES = ("raw", "pos-percentile")  # what "most concrete" compares: Brysbaert's 1–5 ratings, or the percentile
+# caption-frame words: what a caption says about the picture, not what it shows — never perturbed, never used as a
+# replacement ("a hexagon of a large purple picture" is no negative); words in most captions are added per task
+FRAME_WORDS = ("picture", "image", "photo", "photograph", "pic", "snapshot", "shot", "view", "background",
+               "foreground", "frame", "closeup", "close-up", "scene", "camera")
+FRAME_MIN_CAPTIONS = 20
 CANDIDATES = ("auto", "wordnet", "stats", "both")
 SCHEMA = pa.schema([("row", pa.int64()), ("caption", pa.string()), ("negative", pa.string()),
                     ("type", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
@@ -47,6 +52,8 @@ class NegativeOptions:
     rank: str = "concreteness"
     scale: str = "raw"  # raw ratings (the paper speaks of psycholinguistic scores as such); pos-percentile: option
     per_caption: int = 1
+    frame_words: tuple[str, ...] = FRAME_WORDS
+    frame_share: float = 0.5  # a lemma in at least this share of a task's captions is a frame word too
     stats: str | None = None  # ConceptStats directory: plausibility-matched replacements
     candidates: str = "auto"  # wordnet | stats (the corpus's concepts of the same part of speech) | both | auto
     seed: int = 0
@@ -63,6 +70,8 @@ class NegativeOptions:
                                 f"(expected some of {', '.join(NEG_TYPES)})")
         if self.rank not in RANKS:
             raise ClipcompError(f"unknown --rank {self.rank!r} (expected {', '.join(RANKS)})")
+        if not 0 < self.frame_share <= 1:
+            raise ClipcompError(f"--frame-share must be in (0, 1] (got {self.frame_share})")
         if self.scale not in SCALES:
             raise ClipcompError(f"unknown --scale {self.scale!r} (expected {', '.join(SCALES)})")
         if self.per_caption < 1:
@@ -142,7 +151,8 @@ class Planter:
 
     def _replace(self, pc: ParsedCaption, span: Span, word: str, context, rng) -> Candidate | None:
         present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
-        options = self._options(span)
+        frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
+        options = tuple(o for o in self._options(span) if o not in frame)
         # a word the caption already holds would make a degenerate negative ("a large large cube")
         chosen = self._choose(tuple(o for o in options if o not in present), span.lemma, context, rng)
         if chosen is None:
@@ -157,11 +167,23 @@ class Planter:
         """Learn how the corpus uses its words: each lemma's parts of speech in the parsed captions (the corpus's
         own replacement words are then chosen among those it uses with the span's part of speech)."""
         seen = self.__dict__.setdefault("_pos_seen", {})
+        df: dict[str, int] = {}
         for pc in parsed:
             for sp in pc.spans:
                 counts = seen.setdefault(sp.lemma, {})
                 counts[sp.pos] = counts.get(sp.pos, 0) + 1
+            for lemma in {sp.lemma for sp in pc.spans}:
+                df[lemma] = df.get(lemma, 0) + 1
+        if len(parsed) >= FRAME_MIN_CAPTIONS:  # a share of a handful of captions says nothing
+            common = {w for w, n in df.items() if n / len(parsed) >= self.opts.frame_share}
+            self.frame = frozenset(set(self.opts.frame_words) | common)
+        else:
+            self.frame = frozenset(self.opts.frame_words)
         self.__dict__.pop("_by_pos", None)
+
+    def is_frame(self, span: Span) -> bool:
+        frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
+        return span.lemma in frame or span.text.lower() in frame
 
     def _usual_pos(self, word: str, pos: str) -> bool:
         counts = self.__dict__.get("_pos_seen", {}).get(word)
@@ -186,12 +208,14 @@ class Planter:
         if neg_type.startswith("replace-"):
             kind = {"replace-obj": "object", "replace-att": "attribute", "replace-rel": "relation"}[neg_type]
             for span in pc.of_kind(kind):
+                if self.is_frame(span):
+                    continue
                 cand = self._replace(pc, span, span.lemma, context, rng)
                 if cand is not None:
                     out.append(cand)
         elif neg_type.startswith("swap-"):
             pos = "NOUN" if neg_type == "swap-obj" else "ADJ"
-            spans = [s for s in pc.spans if s.pos == pos]
+            spans = [s for s in pc.spans if s.pos == pos and not self.is_frame(s)]
             for i, a in enumerate(spans):
                 for b in spans[i + 1:]:
                     if a.lemma == b.lemma or a.text.lower() == b.text.lower():
@@ -220,7 +244,7 @@ class Planter:
         elif neg_type == "add-att":
             modified = {s.head for s in pc.spans if s.pos == "ADJ"}
             for span in pc.of_kind("object"):
-                if span.index in modified:
+                if span.index in modified or self.is_frame(span):
                     continue
                 pool = ATTRIBUTE_WORDS
                 if self.opts.candidates == "stats" and self.stats is not None:
@@ -234,8 +258,11 @@ class Planter:
                 out.append(Candidate(start, span.end, pc.text[start:span.end], text, "NOUN", raw,
                                      self.conc.raw(adj), norm))
         elif neg_type == "add-obj":
+            frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
             for span in pc.of_kind("object"):
-                options = self._options(span)
+                if self.is_frame(span):
+                    continue
+                options = tuple(o for o in self._options(span) if o not in frame)
                 new = self._choose(options, span.lemma, context, rng)
                 if new is None:
                     continue
@@ -328,7 +355,8 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
         with open(marker, encoding="utf-8") as f:
             return json.load(f)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    key = (opts.stats, opts.rank, opts.scale, opts.seed, opts.types, opts.per_caption, opts.candidates)
+    key = (opts.stats, opts.rank, opts.scale, opts.seed, opts.types, opts.per_caption, opts.candidates,
+           opts.frame_words, opts.frame_share)
     planter = _PLANTERS.get(key)
     if planter is None:
         stats = None
