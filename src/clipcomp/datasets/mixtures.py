@@ -206,7 +206,9 @@ def _split_rows(cls: np.ndarray, dom: np.ndarray, table: pa.Table, spec: MixSpec
     """True for test rows: the manifest's split column, else a seeded fraction of each (class, domain) cell."""
     if "split" in table.column_names:
         s = table.column("split").cast(pa.string()).fill_null("")
-        return np.asarray(pa.compute.equal(s, "test").to_numpy(zero_copy_only=False), bool)
+        import pyarrow.compute as pc
+
+        return np.asarray(pc.equal(s, "test").to_numpy(zero_copy_only=False), bool)
     test = np.zeros(cls.size, bool)
     key = cls.astype(np.int64) * (int(dom.max()) + 1) + dom
     order = np.argsort(key, kind="stable")

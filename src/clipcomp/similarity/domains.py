@@ -237,7 +237,7 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
                   prevalence: str | float = "corpus") -> dict:
     """Probabilities, flags, the contamination estimate and clean subsets for a corpus of embeddings (for a
     two-classifier fit: thresholds at the corpus prevalence, see clipcomp.similarity.contamination)."""
-    from clipcomp.io import atomic_write_json, check_output_path, prepare_output, read_table
+    from clipcomp.io import atomic_write_json, check_output_path, prepare_output
     from clipcomp.similarity.embeddings import open_embeddings
 
     check_output_path(out)
@@ -247,9 +247,7 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
         return _apply_two(obj, classifier, emb, e, out, prevalence, n_boot, seed, force,
                           (captions, text_column, id_column))
     clf, obj = load_classifier(classifier)
-    if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")
-                                   and obj["model_identity"] != e.meta["model_identity"]):
-        raise ClipcompError(f"{emb}: embeddings of another model or dimension than the classifier {classifier}")
+    _check_classifier(obj, e, emb, classifier)
     prepare_output(out, "domains apply", {"classifier": os.path.abspath(classifier), "emb": os.path.abspath(emb),
                                           "captions": captions, "seed": seed}, force=force,
                    markers=("items.parquet",))
@@ -260,12 +258,7 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
             "rendition": pa.array(flags)}
     report = {"classifier": clf.stats, **contamination(flags, clf.stats, n_boot, seed)}
     if captions:
-        t = read_table(captions)
-        if id_column not in t.column_names or text_column not in t.column_names:
-            raise ClipcompError(f"{captions}: needs columns {id_column!r} and {text_column!r} "
-                                f"(columns: {', '.join(t.column_names)})")
-        cap = _keyed(captions, t.column(id_column).to_pylist(), t.column(text_column).to_pylist())
-        kw = keyword_flags([cap.get(i, "") or "" for i in ids])
+        kw = _keyword_baseline(captions, text_column, id_column, ids)
         cols["keyword_rendition"] = pa.array(kw)
         report["keyword_baseline"] = {"flagged_fraction": float(kw.mean()), "keywords": list(KEYWORDS)}
     write_parquet(pa.table(cols), os.path.join(out, "items.parquet"))
@@ -274,6 +267,12 @@ def domains_apply(classifier: str, emb: str, out: str, captions: str | None = No
     write_parquet(pa.table({"id": pa.array(arr[flags].tolist(), pa.string())}), os.path.join(out, "rendition.parquet"))
     atomic_write_json(os.path.join(out, "report.json"), report)
     return report
+
+
+def _check_classifier(obj: dict, e, emb: str, classifier: str) -> None:
+    if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")
+                                   and obj["model_identity"] != e.meta["model_identity"]):
+        raise ClipcompError(f"{emb}: embeddings of another model or dimension than the classifier {classifier}")
 
 
 def _keyword_baseline(captions: str, text_column: str, id_column: str, ids: list[str]) -> np.ndarray:
@@ -292,9 +291,7 @@ def _apply_two(obj: dict, classifier: str, emb: str, e, out: str, prevalence, n_
     from clipcomp.io import atomic_write_json, prepare_output
     from clipcomp.similarity.contamination import contamination_report
 
-    if obj.get("dim") != e.dim or (obj.get("model_identity") and e.meta.get("model_identity")
-                                   and obj["model_identity"] != e.meta["model_identity"]):
-        raise ClipcompError(f"{emb}: embeddings of another model or dimension than the classifier {classifier}")
+    _check_classifier(obj, e, emb, classifier)
     prepare_output(out, "domains apply", {"classifier": os.path.abspath(classifier), "emb": os.path.abspath(emb),
                                           "prevalence": prevalence, "seed": seed}, force=force,
                    markers=("items.parquet",))

@@ -229,6 +229,8 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
     check_output_path(out)
+    if order not in SEMDEDUP_ORDERS:
+        raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
     if not -1 <= threshold <= 1:
         raise ClipcompError(f"--threshold must be a cosine in [-1, 1] (got {threshold})")
     e = open_embeddings(emb)
