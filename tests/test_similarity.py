@@ -4,6 +4,7 @@ calibrated domain classifier and the contamination estimate with known truth."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,28 @@ def test_semdedup_drops_exactly_the_near_duplicates():
         assert keep[i] != keep[40 + i]
 
 
+
+
+@pytest.mark.parametrize("order", ["dataset", "centroid"])
+def test_streamed_semdedup_keeps_the_same_set_as_in_memory(tmp_path, order):
+    """`dedup` streams the shards (k-means sample, per-shard assignment, cluster-ordered scratch file) and must keep
+    exactly what the in-memory rule keeps; the scratch file is gone afterwards."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.similarity.embeddings import write_embeddings
+    from clipcomp.similarity.prune import dedup, semdedup
+
+    rng = np.random.default_rng(3)
+    centres = unit(rng.normal(size=(12, 24)).astype(np.float32))
+    x = unit(centres[rng.integers(0, 12, 3000)] + 0.3 * rng.normal(size=(3000, 24)).astype(np.float32))
+    x[2500:] = unit(x[rng.integers(0, 2500, 500)] + 0.02 * rng.normal(size=(500, 24)).astype(np.float32))
+    write_embeddings(str(tmp_path / "e"), [f"i{k}" for k in range(3000)], x, {}, shard_size=450, dtype="float32")
+    rep = dedup(str(tmp_path / "e"), str(tmp_path / "d"), n_clusters=7, threshold=0.95, order=order)
+    keep = semdedup(x, 7, 0.95, order=order)
+    kept = pq.read_table(tmp_path / "d" / "kept.parquet").column("id").to_pylist()
+    assert kept == [f"i{k}" for k in np.flatnonzero(keep)]
+    assert rep["n_removed"] == int((~keep).sum()) >= 400
+    assert not [p for p in os.listdir(tmp_path / "d") if p.startswith("semdedup-")]
 def _blobs(rng, n, frac_pos, sep=3.0, d=8):
     y = rng.random(n) < frac_pos
     x = rng.normal(size=(n, d))

@@ -84,13 +84,20 @@ def check_gates(predictions: dict[str, tuple[np.ndarray, np.ndarray]], trained_d
         gates.append(Gate("no collapse (top prediction share)", d, share, s.max_collapse, "<", int(pd.size),
                           _ok(share, s.max_collapse, "<")))
     if nn_similarity is not None:
-        v = np.asarray(nn_similarity, np.float64)
-        sd, mean = (float(v.std()), float(v.mean())) if v.size else (float("nan"), float("nan"))
-        gates.append(Gate("nearest-neighbour similarity sd", "test", sd, s.min_nn_sd, ">=", int(v.size),
-                          _ok(sd, s.min_nn_sd, ">=")))
-        gates.append(Gate("nearest-neighbour similarity mean", "test", mean, s.max_nn_mean, "<=", int(v.size),
-                          _ok(mean, s.max_nn_mean, "<=")))
+        gates += similarity_gates(nn_similarity, s)
     return gates
+
+
+def similarity_gates(nn_similarity: np.ndarray, settings: GateSettings | None = None) -> list[Gate]:
+    """The similarity-spread gates alone: test items' nearest-neighbour similarities are spread (sd) and not all
+    near 1 (mean) — an embedding space in which "more similar" means something."""
+    s = settings or GateSettings()
+    v = np.asarray(nn_similarity, np.float64)
+    sd, mean = (float(v.std()), float(v.mean())) if v.size else (float("nan"), float("nan"))
+    return [Gate("nearest-neighbour similarity sd", "test", sd, s.min_nn_sd, ">=", int(v.size),
+                 _ok(sd, s.min_nn_sd, ">=")),
+            Gate("nearest-neighbour similarity mean", "test", mean, s.max_nn_mean, "<=", int(v.size),
+                 _ok(mean, s.max_nn_mean, "<="))]
 
 
 def accuracy_by_domain(predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:

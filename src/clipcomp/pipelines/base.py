@@ -214,3 +214,21 @@ def gate_experiment(out: str, seeds: list[int], progress: bool = True, bases: st
         return gate_seeds(bases or os.path.join(out, "bases"), seeds, progress)
     except ClipcompError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def failed_base_notes(root: str) -> list[str]:
+    """One report line per stand-in under ROOT that failed its gates (named in a report, never used)."""
+    import glob
+    import json
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(root, "base-s*", "base.json"))):
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+        if not info.get("gates_passed"):
+            failed = [g for g in info["gates"] if not g["passed"]]
+            what = "; ".join(f"{g['name']} ({g['domain']}) = {g['value']:.3f}, needs {g['direction']} {g['threshold']}"
+                             for g in failed)
+            out.append(f"Stand-in seed {info['settings']['seed']} failed its gates ({what}) and is not used; the "
+                       "seeds above are the ones whose stand-ins pass.")
+    return out + ([""] if out else [])

@@ -179,6 +179,17 @@ def fmt_mean_ci(values: list[float]) -> str:
     return f"{m:.3f}" + (f" ± {h:.3f}" if math.isfinite(h) else "")
 
 
+def paired_difference(a: list[float], b: list[float]) -> str:
+    """Mean paired difference (b − a) over seeds with its 95 % t-interval and a two-sided one-sample t-test over
+    seeds (the independent units), formatted for a report."""
+    from scipy import stats
+
+    diff = [y - x for x, y in zip(a, b, strict=True)]
+    m, h = mean_ci(diff)
+    p = stats.ttest_1samp(diff, 0.0).pvalue if len(diff) >= 2 and np.std(diff) > 0 else float("nan")
+    return f"{m:+.3f} ± {h:.3f} (p = {p:.2g}, n = {len(diff)} seeds)" if math.isfinite(h) else f"{m:+.3f}"
+
+
 def sweep(path: str, progress: bool = True, force: bool = False, overrides=()) -> dict:
     """Run every (cell, seed) of a sweep config (reusing finished cells whose settings match); write the table,
     summary.json and the plot. `overrides` as on the command line (``sweep.seeds=[0,1]``, ``train.steps=50``)."""

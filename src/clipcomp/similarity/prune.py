@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
-from clipcomp.io import write_parquet
 from clipcomp.similarity.embeddings import open_embeddings
 from clipcomp.similarity.knn import check_compatible
 
@@ -181,7 +180,83 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
     return report
 
 
+def _write_split(e, keep: np.ndarray, out: str, names: tuple[str, str]) -> None:
+    """OUT/<names[0]>.parquet (ids where keep) and OUT/<names[1]>.parquet (the rest), shard by shard."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.io import atomic_output
+
+    schema = pa.schema([("id", pa.string())])
+    with atomic_output(os.path.join(out, f"{names[0]}.parquet")) as a_tmp, \
+            atomic_output(os.path.join(out, f"{names[1]}.parquet")) as b_tmp:
+        writers = {True: pq.ParquetWriter(a_tmp, schema), False: pq.ParquetWriter(b_tmp, schema)}
+        try:
+            offset = 0
+            for ids, _ in e.shards():
+                arr = np.array(ids, dtype=object)
+                m = keep[offset:offset + len(ids)]
+                for flag in (True, False):
+                    writers[flag].write_table(pa.table({"id": pa.array(arr[m == flag].tolist(), pa.string())},
+                                                       schema=schema))
+                offset += len(ids)
+        finally:
+            for w in writers.values():
+                w.close()
+
+
 SEMDEDUP_ORDERS = ("dataset", "centroid")
+KMEANS_POINTS_PER_CENTROID = 256  # faiss's max_points_per_centroid: k-means trains on at most 256·k points
+
+
+def kmeans_sample(n: int, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of the k-means training sample: every item when n ≤ 256·k, else a seeded choice of 256·k
+    (faiss would subsample to the same size itself; choosing it here makes the in-memory and the streamed
+    SemDeDup train on identical points)."""
+    cap = KMEANS_POINTS_PER_CENTROID * k
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 5_150]).choice(n, cap, replace=False))
+
+
+def _centroids(sample: np.ndarray, k: int, seed: int, niter: int) -> np.ndarray:
+    import faiss
+
+    if k <= 1:
+        return np.ascontiguousarray(sample.mean(axis=0, keepdims=True), np.float32)
+    km = faiss.Kmeans(sample.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False)
+    km.train(np.ascontiguousarray(sample, np.float32))
+    return np.ascontiguousarray(km.centroids, np.float32)
+
+
+def _assign(x: np.ndarray, centroids: np.ndarray, block: int = 65_536) -> np.ndarray:
+    """Nearest centroid (L2, as faiss k-means assigns) per row, in fixed row blocks."""
+    import faiss
+
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    out = np.empty(len(x), np.int64)
+    for s in range(0, len(x), block):
+        out[s:s + block] = index.search(np.ascontiguousarray(x[s:s + block], np.float32), 1)[1][:, 0]
+    return out
+
+
+def _cluster_keep(xc: np.ndarray, threshold: float, block: int) -> np.ndarray:
+    """Keep-mask of one cluster's rows (in their order): a row is removed when its cosine similarity to an
+    earlier row exceeds `threshold` (tril(−1), row max). Vectorized in row blocks."""
+    keep = np.empty(len(xc), bool)
+    for s in range(0, len(xc), block):
+        sims = xc[s:s + block] @ xc[:s + block].T  # rows s.., columns up to the block's end
+        rows = np.arange(s, min(s + block, len(xc)))
+        sims = np.where(np.arange(sims.shape[1])[None, :] < rows[:, None], sims, 0.0)  # tril(−1), zeros above
+        keep[rows] = sims.max(axis=1) <= threshold
+    return keep
+
+
+def _cluster_order(idx: np.ndarray, xc: np.ndarray, centroid: np.ndarray, order: str) -> np.ndarray:
+    """Positions into the cluster (dataset order by default; `centroid`: least prototypical first)."""
+    if order == "centroid":
+        return np.lexsort((idx, xc @ centroid))
+    return np.arange(len(idx))
 
 
 def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int = 0, niter: int = 20,
@@ -190,38 +265,88 @@ def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int =
     earlier item of the cluster exceeds `threshold` (clip-ood src/deduplication/utils.py l.155-166 and l.202-207:
     tril(sims, −1), row max, keep ≤ 1 − 0.124 = 0.876; earlier = dataset order). `order="centroid"` puts the
     least prototypical items first (SemDeDup's keep-hard ordering; an option). Vectorized: row blocks of the
-    cluster's similarity matrix, no per-item Python loop."""
-    import faiss
-
+    cluster's similarity matrix, no per-item Python loop. `semdedup_shards` is the same rule streamed."""
     if order not in SEMDEDUP_ORDERS:
         raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
     x = np.ascontiguousarray(vectors, np.float32)
     n = len(x)
     k = max(1, min(n_clusters, n))
-    if k > 1:
-        km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False)
-        km.train(x)
-        _, assign = km.index.search(x, 1)
-        assign = assign[:, 0]
-        cent = km.centroids
-    else:
-        assign = np.zeros(n, np.int64)
-        cent = x.mean(axis=0, keepdims=True)
+    cent = _centroids(x[kmeans_sample(n, k, seed)], k, seed, niter)
+    assign = _assign(x, cent) if k > 1 else np.zeros(n, np.int64)
     keep = np.zeros(n, bool)
     by_cluster = np.argsort(assign, kind="stable")
     starts = np.r_[0, np.flatnonzero(np.diff(assign[by_cluster])) + 1, n]
     for a, z in zip(starts[:-1], starts[1:], strict=True):
         idx = by_cluster[a:z]  # dataset order inside the cluster
-        if order == "centroid":
-            to_c = x[idx] @ cent[assign[idx[0]]]
-            idx = idx[np.lexsort((idx, to_c))]
-        xc = x[idx]
-        for s in range(0, len(idx), block):
-            sims = xc[s:s + block] @ xc[:s + block].T  # rows s.., columns up to the block's end
-            rows = np.arange(s, min(s + block, len(idx)))
-            sims = np.where(np.arange(sims.shape[1])[None, :] < rows[:, None], sims, 0.0)  # tril(−1), zeros above
-            keep[idx[rows]] = sims.max(axis=1) <= threshold
+        pos = _cluster_order(idx, x[idx], cent[assign[idx[0]]], order)
+        keep[idx[pos]] = _cluster_keep(x[idx[pos]], threshold, block)
     return keep
+
+
+def semdedup_shards(emb, n_clusters: int, threshold: float, seed: int = 0, niter: int = 20,
+                    order: str = "dataset", block: int = 2048, workdir: str | None = None) -> np.ndarray:
+    """`semdedup` on an embedding directory without holding it: pass 1 gathers the k-means sample, pass 2
+    assigns each shard to its cluster, pass 3 writes each shard's rows into a cluster-ordered scratch file
+    (positional writes); then each cluster is read back alone. Memory: one shard, one cluster and per-item
+    scalars; disk: one float32 copy of the vectors (in `workdir`, removed after). Same kept set as `semdedup`."""
+    import tempfile
+
+    if order not in SEMDEDUP_ORDERS:
+        raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
+    n, d = int(sum(pq_rows(f) for f in emb.files)), emb.dim
+    k = max(1, min(n_clusters, n))
+    want = kmeans_sample(n, k, seed)
+    parts, offset = [], 0
+    for _, mat in emb.shards():  # pass 1: the k-means sample
+        lo, hi = np.searchsorted(want, [offset, offset + len(mat)])
+        parts.append(np.asarray(mat[want[lo:hi] - offset], np.float32))
+        offset += len(mat)
+    cent = _centroids(np.concatenate(parts) if parts else np.zeros((0, d), np.float32), k, seed, niter)
+    del parts
+    assign = np.zeros(n, np.int32)
+    offset = 0
+    if k > 1:
+        for _, mat in emb.shards():  # pass 2: cluster of every item
+            assign[offset:offset + len(mat)] = _assign(mat, cent)
+            offset += len(mat)
+    counts = np.bincount(assign, minlength=k)
+    starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    keep = np.zeros(n, bool)
+    row_bytes = d * 4
+    with tempfile.TemporaryDirectory(prefix="semdedup-", dir=workdir) as tmp:
+        path = os.path.join(tmp, "by_cluster.f32")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.ftruncate(fd, n * row_bytes)
+            filled = starts[:-1].copy()
+            offset = 0
+            for _, mat in emb.shards():  # pass 3: rows to their cluster's slab, dataset order inside it
+                a = assign[offset:offset + len(mat)]
+                srt = np.argsort(a, kind="stable")
+                rows = np.ascontiguousarray(mat[srt], np.float32)
+                cl, first, cnt = np.unique(a[srt], return_index=True, return_counts=True)
+                for c, f0, m in zip(cl.tolist(), first.tolist(), cnt.tolist(), strict=True):
+                    os.pwrite(fd, rows[f0:f0 + m].tobytes(), int(filled[c]) * row_bytes)
+                    filled[c] += m
+                offset += len(mat)
+            order_idx = np.argsort(assign, kind="stable")  # item index of each slab row
+            for c in range(k):
+                a, z = int(starts[c]), int(starts[c + 1])
+                if z == a:
+                    continue
+                xc = np.frombuffer(os.pread(fd, (z - a) * row_bytes, a * row_bytes), np.float32).reshape(z - a, d)
+                idx = order_idx[a:z]
+                pos = _cluster_order(idx, xc, cent[c], order)
+                keep[idx[pos]] = _cluster_keep(xc[pos], threshold, block)
+        finally:
+            os.close(fd)
+    return keep
+
+
+def pq_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, seed: int = 0,
@@ -237,13 +362,9 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
     prepare_output(out, "similarity dedup", {"emb": os.path.abspath(emb), "n_clusters": n_clusters,
                                              "threshold": threshold, "seed": seed, "order": order}, force=force,
                    markers=("kept.parquet",))
-    ids, mat = e.load()
-    keep = semdedup(mat, n_clusters, threshold, seed, order=order)
-    arr = np.array(ids, dtype=object)
-    for name, mask in (("kept", keep), ("removed", ~keep)):
-        write_parquet(pa.table({"id": pa.array(arr[mask].tolist(), pa.string())}),
-                       os.path.join(out, f"{name}.parquet"))
-    rep = {"n": len(ids), "n_kept": int(keep.sum()), "n_removed": int((~keep).sum()), "n_clusters": n_clusters,
+    keep = semdedup_shards(e, n_clusters, threshold, seed, order=order, workdir=out)
+    _write_split(e, keep, out, ("kept", "removed"))
+    rep = {"n": int(keep.size), "n_kept": int(keep.sum()), "n_removed": int((~keep).sum()), "n_clusters": n_clusters,
            "threshold": threshold}
     atomic_write_json(os.path.join(out, "report.json"), rep)
     return rep

@@ -30,6 +30,9 @@ from clipcomp.errors import ClipcompError
 
 DOMAINS = ("natural", "clipart", "painting", "sketch", "doodle")
 RENDITIONS = DOMAINS[1:]
+# Styles outside the five domains (never in a default world): "borderline" — a light, faintly textured photo whose
+# shape is washed out and carries a pencil-grey contour, between natural and sketch (LAION's ambiguous items).
+EXTRA_STYLES = ("borderline",)
 
 # Named colours for fills and captions (RGB); a fill is its colour with a little jitter.
 COLOURS = {"red": (205, 40, 40), "green": (40, 165, 60), "blue": (45, 80, 215), "yellow": (235, 210, 40),
@@ -102,7 +105,7 @@ NATURAL_TEMPLATES = ("a {colour} {shape}", "a photo of a {size} {shape}", "a {si
 RENDITION_TEMPLATES = ("a {domain} of a {shape}", "a {domain} of a {colour} {shape}", "a {size} {shape}, {domain}",
                        "{domain} showing a {shape}")
 DOMAIN_WORDS = {"natural": "photo", "clipart": "clipart", "painting": "painting", "sketch": "sketch",
-                "doodle": "doodle"}
+                "doodle": "doodle", "borderline": "photo"}
 PASTELS = ((250, 235, 215), (225, 240, 250), (235, 250, 225), (250, 225, 235), (245, 245, 220))
 
 
@@ -113,9 +116,10 @@ def check(classes: list[str] | tuple[str, ...], domains: list[str] | tuple[str, 
         raise ClipcompError(f"unknown shape class(es) {', '.join(map(repr, bad))} (available: {', '.join(SHAPES)})")
     if len(set(classes)) < 2:
         raise ClipcompError(f"a world needs at least 2 distinct classes (got {list(classes)})")
-    badd = [d for d in domains if d not in DOMAINS]
+    badd = [d for d in domains if d not in DOMAINS + EXTRA_STYLES]
     if badd:
-        raise ClipcompError(f"unknown domain(s) {', '.join(map(repr, badd))} (available: {', '.join(DOMAINS)})")
+        raise ClipcompError(f"unknown domain(s) {', '.join(map(repr, badd))} (available: "
+                            f"{', '.join(DOMAINS + EXTRA_STYLES)})")
 
 
 def _place(rng: np.random.Generator, res: int) -> tuple[str, float, float, float, float]:
@@ -249,7 +253,24 @@ def _doodle(shape, rng, res):
     return img, {"colour": "black", "size": size, "bg": "white"}
 
 
-RENDER = {"natural": _natural, "clipart": _clipart, "painting": _painting, "sketch": _sketch, "doodle": _doodle}
+def _borderline(shape, rng, res):
+    """Light paper-like background with faint texture, a washed-out fill and a grey contour of random strength:
+    neither clearly a photo nor clearly a sketch, so similarity to the sketch domain is graded."""
+    base = rng.uniform(205, 245)
+    img = (base + rng.uniform(-8, 8, 3) + rng.uniform(4, 16) * (_noise(rng, res, int(rng.integers(3, 7))) - 0.5)[
+        ..., None]).astype(np.float32) * np.ones((1, 1, 3), np.float32)
+    size, extent, cx, cy, angle = _place(rng, res)
+    mask = shape_mask(shape, cx, cy, extent, angle, res)
+    colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+    _blend(img, mask * rng.uniform(0.15, 0.55), COLOURS[colour])
+    grey = rng.uniform(60, 130)
+    _blend(img, _edge(mask) * rng.uniform(0.35, 0.9), (grey, grey, grey))
+    img += rng.normal(0, 3, img.shape).astype(np.float32)
+    return img, {"colour": colour, "size": size, "bg": "light"}
+
+
+RENDER = {"natural": _natural, "clipart": _clipart, "painting": _painting, "sketch": _sketch, "doodle": _doodle,
+          "borderline": _borderline}
 
 
 def render(shape: str, domain: str, rng: np.random.Generator, res: int = 32) -> tuple[np.ndarray, dict]:
@@ -261,7 +282,7 @@ def render(shape: str, domain: str, rng: np.random.Generator, res: int = 32) -> 
 def caption(shape: str, domain: str, attrs: dict, rng: np.random.Generator, domain_words: bool = True) -> str:
     """A caption from the domain's templates (natural: colour/size/background words; renditions: the domain word,
     unless `domain_words` is False — Kempf's "aligned captions")."""
-    if domain == "natural" or not domain_words:
+    if domain in ("natural", "borderline") or not domain_words:
         t = NATURAL_TEMPLATES[int(rng.integers(len(NATURAL_TEMPLATES)))]
     else:
         t = RENDITION_TEMPLATES[int(rng.integers(len(RENDITION_TEMPLATES)))]
@@ -270,7 +291,8 @@ def caption(shape: str, domain: str, attrs: dict, rng: np.random.Generator, doma
 
 
 def item_rng(seed: int, domain: str, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, DOMAINS.index(domain), index, 0x5A1])
+    code = DOMAINS.index(domain) if domain in DOMAINS else 100 + EXTRA_STYLES.index(domain)
+    return np.random.default_rng([seed, code, index, 0x5A1])
 
 
 def generate(classes: list[str] | tuple[str, ...], domain: str, n: int, seed: int = 0, start: int = 0,
