@@ -305,3 +305,33 @@ def test_accuracy_vs_similarity_joins_eval_items(tmp_path, monkeypatch, capsys):
     in_train = np.array([p in train_set for p in items.column("path").to_pylist()])
     assert np.allclose(s[in_train], 1.0, atol=2e-3) and (s[~in_train] < 0.9999).all()
     assert (tmp_path / "an" / "accuracy_vs_similarity.png").exists()
+
+
+def test_embeddings_checked_at_the_boundary(tmp_path, capsys):
+    """NaN / all-zero / empty sets stop with one line naming the shard or set; vectors off unit length are
+    normalized on read (and the output says so), so dedup and knn measure cosines."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8))
+    write_embeddings(str(tmp_path / "unit"), [f"r{i}" for i in range(40)], unit(x), {"model_identity": "m"},
+                     dtype="float32")
+    write_embeddings(str(tmp_path / "raw"), [f"r{i}" for i in range(40)], 7.5 * x, {"model_identity": "m"},
+                     dtype="float32")
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    write_embeddings(str(tmp_path / "nan"), [f"r{i}" for i in range(40)], bad, {"model_identity": "m"})
+    bad = x.copy()
+    bad[5] = 0
+    write_embeddings(str(tmp_path / "zero"), [f"r{i}" for i in range(40)], bad, {"model_identity": "m"})
+    write_embeddings(str(tmp_path / "empty"), [], np.zeros((0, 8)), {"model_identity": "m"})
+    for name, msg in (("nan", "NaN or infinite"), ("zero", "all-zero"), ("empty", "empty embedding set")):
+        code, _, err = run_cli(["similarity", "dedup", str(tmp_path / name), "-o", str(tmp_path / f"d{name}"),
+                                "--clusters", "1"], capsys)
+        assert code == 2 and msg in err and str(tmp_path / name) in err and len(err.strip().splitlines()) == 1
+    outs = {}
+    for name in ("unit", "raw"):
+        code, out, _ = run_cli(["similarity", "knn", str(tmp_path / name), str(tmp_path / name), "-o",
+                                str(tmp_path / f"k{name}"), "-k", "2"], capsys)
+        assert code == 0 and ("normalized on read" in out) == (name == "raw")
+        outs[name] = pq.read_table(tmp_path / f"k{name}" / "neighbors.parquet").column("similarity").to_numpy()
+    np.testing.assert_allclose(outs["raw"], outs["unit"], atol=1e-6)
+    assert outs["raw"].max() <= 1 + 1e-6

@@ -183,6 +183,34 @@ def check_output_path(out: str) -> str:
     return out
 
 
+def _paths_in(value) -> list[str]:
+    """Every string in a settings value (nested dicts/lists) that names an existing file or directory."""
+    if isinstance(value, str):
+        return [value] if value and os.path.exists(value) else []
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _paths_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in _paths_in(v)]
+    return []
+
+
+def guard_output(out: str, inputs, option: str = "-o") -> None:
+    """Refuse, before any work, an output that is an input, contains one, or lies inside an input directory
+    (real paths, symlinks resolved) — so no --force can delete or overwrite what a command reads."""
+    o = os.path.realpath(out)
+    for p in inputs:
+        if not p or not os.path.exists(p):
+            continue
+        r = os.path.realpath(p)
+        if o == r:
+            raise ClipcompError(f"{option} {out}: is the input {p}; choose another output")
+        if r.startswith(o.rstrip(os.sep) + os.sep):
+            raise ClipcompError(f"{option} {out}: contains the input {p}; writing there could replace it — choose "
+                                "another output")
+        if os.path.isdir(r) and o.startswith(r.rstrip(os.sep) + os.sep):
+            raise ClipcompError(f"{option} {out}: lies inside the input directory {p}; choose an output outside it")
+
+
 def fingerprint(settings: dict) -> str:
     """A short stable hash of JSON-able settings (input identities belong in them)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -212,14 +240,16 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def prepare_output(out: str, kind: str, settings: dict, force: bool = False,
-                   markers: tuple[str, ...] = ()) -> OutputState:
+                   markers: tuple[str, ...] = (), inputs: list[str] | None = None) -> OutputState:
     """Apply the reuse rule to output directory `out` and record the fingerprint; returns what was found.
+    Inputs (default: every existing path named in `settings`) are guarded: see `guard_output`.
 
     `markers` are files that show a directory already holds results of a stage that predates fingerprints
     (or another tool's): such a directory is refused too, never silently overwritten.
     """
     if os.path.exists(out) and not os.path.isdir(out):
         raise ClipcompError(f"{out}: exists and is a file, not an output directory (choose another -o)")
+    guard_output(out, _paths_in(settings) if inputs is None else inputs)
     rec_path = os.path.join(out, RECORD_DIR, RECORD)
     CURRENT_OUTPUTS.append(out)
     fp = fingerprint(settings)

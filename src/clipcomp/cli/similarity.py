@@ -41,6 +41,13 @@ def knn_cmd(
     console.print(f"{out}/neighbors.parquet: {info['n_queries']:,} queries × {k} ({info['mode']}"
                   + (f", recall@{k} {info['recall_at_k']:.3f} on {info['recall_sample']} queries" if index else "")
                   + ")")
+    _normalized_note(info["normalized_on_read"])
+
+
+def _normalized_note(names) -> None:
+    if names:
+        what = names if isinstance(names, str) else ", ".join(names)
+        console.print(f"note: {what}: vectors not unit-length; L2-normalized on read (similarities are cosines)")
 
 
 @similarity_app.command("analyze")
@@ -87,6 +94,7 @@ def prune_cmd(
     rep = prune(base, tests, reference, out, method, seed, labels, label_column, force=force, tol=tolerance)
     console.print(f"{out}: removed {rep['n_removed']:,} of {rep['n_base']:,} ({method}); aligned pruning removes "
                   f"{rep['n_removed_aligned']:,}")
+    _normalized_note(rep["normalized_on_read"])
 
 
 @similarity_app.command("dedup")
@@ -106,3 +114,4 @@ def dedup_cmd(
 
     rep = dedup(emb, out, clusters, threshold, seed, force, order=order)
     console.print(f"{out}: kept {rep['n_kept']:,} of {rep['n']:,} (threshold {threshold})")
+    _normalized_note(emb if rep["normalized_on_read"] else [])

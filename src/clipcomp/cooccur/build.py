@@ -184,10 +184,11 @@ def build_stats(inputs: list[str], out: str, opts: BuildOptions | None = None,
     fingerprint = hashlib.sha256(json.dumps(
         {"settings": settings, "stopwords": sorted(stop), "files": plan.files}, sort_keys=True).encode()
     ).hexdigest()[:20]
-    from clipcomp.io import record_output, recorded_kind
+    from clipcomp.io import guard_output, record_output, recorded_kind
 
     if os.path.exists(out) and not os.path.isdir(out):
         raise ClipcompError(f"{out}: exists and is a file, not an output directory (choose another -o)")
+    guard_output(out, [*inputs, opts.vocab])
     other = recorded_kind(out)
     if other not in (None, "stats build") and not opts.force:
         raise ClipcompError(f"{out}: holds the output of `{other}`, not of `stats build`; use another -o, or "

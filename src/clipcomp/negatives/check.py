@@ -10,11 +10,15 @@ from clipcomp.errors import ClipcompError
 def run_check(negatives: str, stats: str | None = None, corpus: str | None = None, out: str | None = None) -> dict:
     import pyarrow.parquet as pq
 
-    from clipcomp.io import atomic_write_json, check_input_file
+    from clipcomp.io import atomic_write_json, check_input_file, guard_output
     from clipcomp.negatives.blind import blind_check
 
     path = os.path.join(negatives, "negatives.parquet") if os.path.isdir(negatives) else negatives
     check_input_file(path, "negatives table")
+    if out:
+        if os.path.isdir(out):
+            raise ClipcompError(f"-o {out}: is a directory; the report is a JSON file (e.g. {out}/check.json)")
+        guard_output(out, [negatives, path, stats, corpus])
     try:
         table = pq.read_table(path)
     except Exception as exc:  # noqa: BLE001 - a bad file is a one-line error

@@ -163,6 +163,12 @@ class Planter:
         raw, norm = self._norm(span)
         return Candidate(start, span.end, pc.text[start:span.end], text, span.pos, raw, self.conc.raw(chosen), norm)
 
+    def start_task(self) -> None:
+        """Forget what earlier tasks taught (parts of speech, frame words): a task's negatives depend on the task
+        alone, not on which worker ran it or what it ran before."""
+        for key in ("_pos_seen", "_by_pos", "frame"):
+            self.__dict__.pop(key, None)
+
     def observe(self, parsed: list[ParsedCaption]) -> None:
         """Learn how the corpus uses its words: each lemma's parts of speech in the parsed captions (the corpus's
         own replacement words are then chosen among those it uses with the span's part of speech)."""
@@ -365,6 +371,7 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
 
             stats = ConceptStats.load(opts.stats)
         planter = _PLANTERS[key] = Planter(opts, stats=stats)
+    planter.start_task()
     tally = ReadTally()
     rows, unpert = [], []
     local = 0

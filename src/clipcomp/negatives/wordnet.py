@@ -100,6 +100,10 @@ def index_words(pos: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def _name(synset) -> str:
+    return synset.name()
+
+
 def _clean(name: str) -> str:
     return name.replace("_", " ").lower()
 
@@ -112,8 +116,10 @@ def co_hyponyms(word: str, pos: str, senses: int = 2) -> tuple[str, ...]:
     own = set()
     for syn in wn.synsets(word, _POS[pos])[:senses]:
         own.update(_clean(n) for n in syn.lemma_names())
-        for hyper in syn.hypernyms() + syn.instance_hypernyms():
-            for sister in hyper.hyponyms():
+        # WordNet's related-synset lists come back in set order (PYTHONHASHSEED): sorted by name, so the
+        # candidates — and every negative — are the same in every process
+        for hyper in sorted(syn.hypernyms() + syn.instance_hypernyms(), key=_name):
+            for sister in sorted(hyper.hyponyms(), key=_name):
                 for name in sister.lemma_names()[:1]:
                     out.append(_clean(name))
     seen, result = set(), []
@@ -130,12 +136,12 @@ def antonyms(word: str, pos: str) -> tuple[str, ...]:
     wn = reader()
     out: list[str] = []
     for syn in wn.synsets(word, _POS[pos]):
-        related = [syn] + (syn.similar_tos() if pos == "adj" else [])
+        related = [syn] + (sorted(syn.similar_tos(), key=_name) if pos == "adj" else [])
         for s in related:
             for lemma in s.lemmas():
                 if s is syn and _clean(lemma.name()) != word:
                     continue
-                out.extend(_clean(a.name()) for a in lemma.antonyms())
+                out.extend(sorted(_clean(a.name()) for a in lemma.antonyms()))
     seen, result = set(), []
     for w in out:
         if w != word and w not in seen and " " not in w:

@@ -188,13 +188,16 @@ def run_slipform(config: SlipformConfig | str | dict, out: str, force: bool = Fa
                  overrides=()) -> dict:
     """prepare → fine-tune with Cement → suites before/after; returns paths and counts. `config` is a
     SlipformConfig, a mapping or a YAML/TOML path (validated in full before any work starts)."""
-    from clipcomp.io import check_output_path
+    from clipcomp.io import check_output_path, prepare_output
     from clipcomp.pipelines.suites import run_suites
     from clipcomp.train.finetune import finetune
 
     check_output_path(out)
     cfg = config if isinstance(config, SlipformConfig) and not overrides else load_slipform_config(
         config.model_dump() if isinstance(config, SlipformConfig) else config, overrides)
+    inputs = [cfg.data, cfg.images, cfg.pretrained, *(config if isinstance(config, str) else "",),
+              *[p for x in cfg.suites or [] for p in (x.get("path"), x.get("images"))]]
+    prepare_output(out, "slipform", cfg.model_dump(), force=force, inputs=[p for p in inputs if p])
     tcfg = cfg.train_config(out)
     prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force, cfg.negatives_per_caption)
     res = finetune(tcfg, [], progress=progress, force=force)

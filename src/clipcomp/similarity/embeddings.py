@@ -19,6 +19,7 @@ from clipcomp.errors import ClipcompError
 from clipcomp.io import atomic_output, write_parquet
 
 SHARD = "part-{:05d}.parquet"
+NORM_TOLERANCE = 1e-2  # |‖v‖ − 1| beyond float16 round-off: the vector is normalized on read
 
 
 @dataclass
@@ -173,12 +174,28 @@ class EmbeddingSet:
     def dim(self) -> int:
         return int(self.meta["dim"])
 
+    normalized: bool = False  # set when a shard's vectors were not unit-length and were L2-normalized on read
+
     def shards(self):
-        """Yields (ids, float32 matrix) per shard."""
+        """Yields (ids, float32 matrix) per shard, checked at the boundary: a non-finite value or an all-zero
+        vector stops with one line naming the shard; vectors off unit length (beyond float16 round-off) are
+        L2-normalized — every consumer computes cosines — and `normalized` records it."""
         for f in self.files:
-            t = pq.read_table(f)
-            vec = t.column("embedding").combine_chunks()
-            mat = np.asarray(vec.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(t), self.dim)
+            try:
+                t = pq.read_table(f)
+                vec = t.column("embedding").combine_chunks()
+                mat = np.asarray(vec.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(t), self.dim)
+            except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+                raise ClipcompError(f"{f}: unreadable embedding shard ({str(exc).splitlines()[0]})") from None
+            if not np.isfinite(mat).all():
+                bad = int((~np.isfinite(mat)).any(axis=1).sum())
+                raise ClipcompError(f"{f}: {bad} vector(s) with NaN or infinite values")
+            norms = np.linalg.norm(mat, axis=1)
+            if (norms == 0).any():
+                raise ClipcompError(f"{f}: {int((norms == 0).sum())} all-zero vector(s) (no direction, no cosine)")
+            if len(norms) and np.abs(norms - 1).max() > NORM_TOLERANCE:
+                mat = mat / norms[:, None]
+                self.normalized = True
             yield t.column("id").to_pylist(), mat
 
     def load(self) -> tuple[list[str], np.ndarray]:
@@ -189,7 +206,7 @@ class EmbeddingSet:
         return ids, (np.concatenate(mats) if mats else np.zeros((0, self.dim), np.float32))
 
 
-def open_embeddings(path: str) -> EmbeddingSet:
+def open_embeddings(path: str, allow_empty: bool = False) -> EmbeddingSet:
     if not os.path.isdir(path):
         raise ClipcompError(f"{path}: not an embedding directory (run `clipcomp embed`)")
     meta_path = os.path.join(path, "meta.json")
@@ -203,6 +220,10 @@ def open_embeddings(path: str) -> EmbeddingSet:
     files = sorted(glob.glob(os.path.join(path, "part-*.parquet")))
     if len(files) != meta.get("n_shards", len(files)):
         raise ClipcompError(f"{path}: {len(files)} shards on disk, meta.json says {meta.get('n_shards')}")
+    if not isinstance(meta.get("dim"), int) or meta["dim"] < 1:
+        raise ClipcompError(f"{meta_path}: no valid 'dim' (got {meta.get('dim')!r})")
+    if not allow_empty and (not files or meta.get("n_items") == 0):
+        raise ClipcompError(f"{path}: an empty embedding set (no vectors)")
     return EmbeddingSet(path, meta, files)
 
 
@@ -224,4 +245,4 @@ def write_embeddings(out: str, ids: list[str], vecs: np.ndarray, meta: dict, sha
     full = {"dim": int(vecs.shape[1]), "dtype": dtype, "n_items": len(ids), "n_shards": n_shards,
             "shard_size": shard_size, **meta}
     atomic_write_json(os.path.join(out, "meta.json"), full)
-    return open_embeddings(out)
+    return open_embeddings(out, allow_empty=True)

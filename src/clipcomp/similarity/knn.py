@@ -128,6 +128,7 @@ def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None
         info["recall_at_k"] = recall_at_k(i[sample], ei)
         info["recall_sample"] = int(sample.size)
     info["n_base"] = len(b_ids)
+    info["normalized_on_read"] = [name for name, e in (("queries", q), ("base", b)) if e.normalized]
     b_arr = np.array(b_ids, dtype=object)
     table = pa.table({"query_id": pa.array(np.repeat(np.array(q_ids, dtype=object), k).tolist(), pa.string()),
                       "rank": pa.array(np.tile(np.arange(k), len(q_ids)), pa.int32()),

@@ -173,7 +173,9 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
               "n_removed_aligned": int(sets["aligned"].sum()), "n_tests": [len(i) for i, _ in t_parts],
               "tau_mean": float(np.mean(tau)) if len(tau) else float("nan"), "tolerance": tol,
               "removed_per_test_set": {p: int(res["per_test_set"][:, k].sum()) for k, p in enumerate(tests)},
-              "controls_size": int(sets["aligned"].sum())}
+              "controls_size": int(sets["aligned"].sum()),
+              "normalized_on_read": [n for n, e in (("base", b), ("reference", ref), *(
+                  (t, s) for t, s in zip(tests, t_sets, strict=True))) if e.normalized]}
     if lab is not None:
         report["removed_per_class"] = dict(sorted(per.items()))
     atomic_write_json(os.path.join(out, "report.json"), report)
@@ -365,6 +367,6 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
     keep = semdedup_shards(e, n_clusters, threshold, seed, order=order, workdir=out)
     _write_split(e, keep, out, ("kept", "removed"))
     rep = {"n": int(keep.size), "n_kept": int(keep.sum()), "n_removed": int((~keep).sum()), "n_clusters": n_clusters,
-           "threshold": threshold}
+           "threshold": threshold, "normalized_on_read": e.normalized}
     atomic_write_json(os.path.join(out, "report.json"), rep)
     return rep
