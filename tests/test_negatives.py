@@ -211,3 +211,29 @@ def test_frame_words_are_never_changed_or_used(generated, tmp_path):
         changed = set(r["original"].lower().split())
         assert not changed & {"sketch", "background"}, r  # "sketch" is in every caption: a frame word
         assert "sketch" not in r["replacement"].lower().split() or "sketch" in changed
+
+
+def test_blind_lm_is_held_out_by_default_and_empty_input_refused(tmp_path):
+    """An LM fitted on the captions it scores prefers them by memory; by default every pair is scored by a model
+    fitted on the other fold of the distinct captions (checked against a direct computation)."""
+    import pyarrow as pa
+
+    from clipcomp.errors import ClipcompError
+    from clipcomp.negatives.blind import BigramLM, blind_check, held_out_lm_scores
+
+    rng = np.random.default_rng(0)
+    words = ["dog", "cat", "horse", "bird", "cow", "sheep", "bench", "table", "car", "boat", "tree", "kite"]
+    caps = [f"a {a} next to a {b}" for a in words for b in words if a != b]
+    negs = [c.replace(c.split()[1], words[int(rng.integers(len(words)))], 1) for c in caps]
+    t = pa.table({"caption": caps, "negative": negs, "type": ["replace-obj"] * len(caps)})
+    held = blind_check(t)["bigram_lm"]
+    seen = blind_check(t, corpus=caps)["bigram_lm"]
+    assert "held out" in held["training"] and seen["training"] == "the given corpus"
+    assert seen["all"]["accuracy"] > held["all"]["accuracy"]
+    p, q = held_out_lm_scores(caps, negs)
+    uniq = sorted(set(caps))
+    fold = dict(zip(uniq, np.random.default_rng([0, 4_242]).permutation(len(uniq)) % 2, strict=True))
+    lm0 = BigramLM([c for c in uniq if fold[c] != fold[caps[0]]])
+    assert p[0] == lm0.score(caps[0]) and q[0] == lm0.score(negs[0])
+    with pytest.raises(ClipcompError, match="no negatives to check"):
+        blind_check(t.slice(0, 0))

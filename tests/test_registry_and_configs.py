@@ -218,3 +218,12 @@ def test_aro_force_over_an_earlier_run_equals_a_fresh_run(tmp_path, capsys, monk
     assert forced.column("positive_score").to_pylist() == pytest.approx(fresh.column("positive_score").to_pylist())
     assert not (tmp_path / "a" / "crops").exists()  # derived crops live in the cache, not in OUT
     assert any((tmp_path / "cache" / "suites").rglob("*.png"))
+
+
+def test_loss_names_without_torch_match_the_registry():
+    """`clipcomp train` checks loss names before importing torch; the light list must equal the registry."""
+    from clipcomp.train.loss_names import LOSS_MODULES
+    from clipcomp.train.losses import LOSSES
+
+    assert set(LOSS_MODULES) == set(LOSSES)
+    assert all(LOSSES[n].__module__ == m for n, m in LOSS_MODULES.items())

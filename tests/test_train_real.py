@@ -243,3 +243,28 @@ def test_torchrun_ddp_on_real_manifest_matches_single_process(tmp_path, manifest
     a, b = _state(tmp_path / "ddp" / "final.pt"), _state(tmp_path / "one" / "final.pt")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=2e-5)
+
+
+def test_shards_without_a_usable_sample_fail_fast_even_with_skip_bad(tmp_path, capsys):
+    """No sample has a caption: --skip-bad cannot help; a full pass without one usable sample is one line, exit 2
+    (it used to loop forever)."""
+    import webdataset as wds
+
+    pairs = _pairs()[:12]
+    with wds.TarWriter(str(tmp_path / "00000.tar")) as sink:
+        for i, (fn, _, _) in enumerate(pairs):
+            sink.write({"__key__": f"{i:05d}", "jpg": (IMAGES / fn).read_bytes()})
+    code, _, err = run_cli(["train", "--data", str(tmp_path / "00000.tar"), "-o", str(tmp_path / "r"), "--workers",
+                            "0", "--skip-bad", *FAST], capsys)
+    assert code == 2 and "no usable sample in a full pass" in err and "without a caption" in err
+
+
+def test_non_finite_loss_stops_with_one_line_and_no_nan_weights(tmp_path, capsys):
+    args = [a for a in FAST if a not in ("--lr", "1e-4")]
+    code, _, err = run_cli(["train", "--data", str(COCO_JSON), "--images", str(IMAGES), "-o", str(tmp_path / "r"),
+                            "--workers", "0", "--lr", "1e8", *args, "--steps", "20"], capsys)
+    assert code == 2 and "loss became non-finite" in err and len(err.strip().splitlines()) == 1
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "diverged"
+    assert not (tmp_path / "r" / "final.pt").exists()
+    code, _, err = run_cli(["train", "--data", str(COCO_JSON), "-o", str(tmp_path / "s"), "--lr", "inf"], capsys)
+    assert code == 2 and "finite" in err

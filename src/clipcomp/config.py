@@ -26,12 +26,13 @@ __all__ = ["apply_overrides", "build", "check_sections", "load_config", "parse_o
 
 
 def typed(cls=None, /):
-    """Class decorator: a pydantic dataclass with strict types and no unknown keys (still a dataclass, so
-    `dataclasses.asdict` and attribute assignment work as before)."""
+    """Class decorator: a pydantic dataclass with strict types, no unknown keys and no NaN/inf numbers (still a
+    dataclass, so `dataclasses.asdict` and attribute assignment work as before)."""
     from pydantic import ConfigDict
     from pydantic.dataclasses import dataclass
 
-    wrap = dataclass(config=ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True))
+    wrap = dataclass(config=ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True,
+                                       allow_inf_nan=False))
     return wrap if cls is None else wrap(cls)
 
 

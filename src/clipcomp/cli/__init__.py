@@ -87,6 +87,26 @@ def _osvalidation_error_line(exc: OSError) -> str:
     return f"{where}: {what}"
 
 
+def _finite_floats() -> None:
+    """Every float option rejects NaN and ±inf at parse time (a usage error naming the option, exit 2)."""
+    import math
+
+    import click
+
+    if getattr(click.types.FloatParamType, "_clipcomp_finite", False):
+        return
+    convert = click.types.FloatParamType.convert
+
+    def finite(self, value, param, ctx):
+        v = convert(self, value, param, ctx)
+        if isinstance(v, float) and not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+    click.types.FloatParamType.convert = finite
+    click.types.FloatParamType._clipcomp_finite = True
+
+
 def main(argv: list[str] | None = None) -> None:
     """The CLI's one error boundary. Usage errors: usage text, exit 2. Expected failures (ClipcompError, OS and
     encoding errors): one line naming the path, exit 2. Ctrl-C / SIGTERM: one line saying what was kept, exit
@@ -96,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
 
     debug = os.environ.get("CLIPCOMP_DEBUG") == "1"
     args = list(sys.argv[1:] if argv is None else argv)
+    _finite_floats()
     usage_errors, exits, aborts, click_errors = _click_errors()
     install_interrupt_handlers()
     try:

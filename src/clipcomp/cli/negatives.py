@@ -53,8 +53,9 @@ def negatives_generate_cmd(
 def negatives_check_cmd(
     negatives: Annotated[str, typer.Argument(help="A negatives.parquet (or the folder holding it).")],
     stats: Annotated[str | None, typer.Option(help="ConceptStats of the training corpus (PMI scorer).")] = None,
-    corpus: Annotated[str | None, typer.Option(help="Captions for the bigram LM (default: the negatives' "
-                                                    "captions).")] = None,
+    corpus: Annotated[str | None, typer.Option(help="Captions for the bigram LM (default: held out — the "
+                                                    "negatives' captions, 2-fold cross-fit, so no pair is "
+                                                    "scored by a model that saw its caption).")] = None,
     out: Annotated[str | None, typer.Option("-o", "--out", help="Write the report as JSON here.")] = None,
 ) -> None:
     """Blind-text check: how often a text-only scorer prefers the caption (50 % = undetectable).
@@ -65,4 +66,5 @@ def negatives_check_cmd(
     for scorer, rep in report.items():
         a = rep["all"]
         console.print(f"{scorer:>10}: {a['accuracy']:.1%} [{a['ci95'][0]:.1%}, {a['ci95'][1]:.1%}] of {a['n']:,} "
-                      "pairs  (" + ", ".join(f"{t} {r['accuracy']:.0%}" for t, r in rep["by_type"].items()) + ")")
+                      "pairs  (" + ", ".join(f"{t} {r['accuracy']:.0%}" for t, r in rep["by_type"].items()) + ")"
+                      + (f"; LM: {rep['training']}" if "training" in rep else ""))

@@ -120,6 +120,10 @@ def train_cmd(
              "fields": _field_map(field) if field else None,
              "loss_options": _loss_options(loss_option) if loss_option else None}
     cfg = load_train_config(config, overrides, require=("data",), **given)
+    if cfg.data_format == "auto":  # a missing local path fails now, before torch and open_clip are imported
+        from clipcomp.datasets.formats import detect_format
+
+        detect_format(cfg.data, "training data")
     res = finetune(cfg, _eval_specs(evals), eval_images=eval_images, progress=not quiet, force=force)
     if int(os.environ.get("RANK", 0)) == 0:
         last = res["train"]["last"]

@@ -72,6 +72,7 @@ def raw_samples(urls: list[str], unit: int, units: int, seed: int, shuffle_buffe
             if stride > 1 and n % stride != unit:
                 continue
             produced += 1
+            sample["__epoch__"] = epoch  # consumers can tell a full pass without one usable sample
             if shuffle_buffer <= 1:
                 yield sample
                 continue

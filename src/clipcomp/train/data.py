@@ -223,11 +223,17 @@ class ShardStream(IterableDataset):
             for _ in range(done_by_me * self.local_batch):
                 next(stream)
             k = done_by_me
+            usable, first_epoch, n_skipped, first_skip = 0, None, 0, "?"
             while True:
                 images, caps = [], []
                 values: dict[str, list] = {f: [] for f in self.columns}
                 while len(images) < self.local_batch:
                     s = next(stream)
+                    first_epoch = s.get("__epoch__", 0) if first_epoch is None else first_epoch
+                    if not usable and s.get("__epoch__", 0) > first_epoch:  # a whole pass, nothing usable
+                        raise ClipcompError(f"{', '.join(self.urls[:3])}{' ...' if len(self.urls) > 3 else ''}: no "
+                                            f"usable sample in a full pass over the shards ({n_skipped:,} "
+                                            f"skipped; first: {first_skip})")
                     where = f"{s.get('__url__', '?')}:{s.get('__key__', '?')}"
                     img, text = sample_image(s), sample_text(s)
                     if img is None or text is None:
@@ -235,6 +241,7 @@ class ShardStream(IterableDataset):
                         if not self.skip_bad:
                             raise ClipcompError(why)
                         bad.append(why)
+                        n_skipped, first_skip = n_skipped + 1, first_skip if n_skipped else why
                         continue
                     try:
                         row = self._fields(s, where)
@@ -248,7 +255,9 @@ class ShardStream(IterableDataset):
                         if not self.skip_bad:
                             raise ClipcompError(why) from None
                         bad.append(why)
+                        n_skipped, first_skip = n_skipped + 1, first_skip if n_skipped else why
                         continue
+                    usable += 1
                     images.append(tensor)
                     caps.append(text)
                     for f in self.columns:

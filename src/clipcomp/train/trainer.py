@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -65,7 +66,7 @@ class TrainConfig:
 
     def validate(self, where: str = "train") -> None:
         from clipcomp.datasets.formats import TRAIN_FORMATS as FORMATS
-        from clipcomp.train.losses import get_loss_class
+        from clipcomp.train.loss_names import LOSS_MODULES
 
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
@@ -88,12 +89,22 @@ class TrainConfig:
             raise ClipcompError(f"{where}.freeze: {self.freeze!r} is not one of none, image, text")
         if self.wise_ft is not None and not 0.0 <= self.wise_ft <= 1.0:
             raise ClipcompError(f"{where}.wise_ft must be in [0, 1]")
-        try:
-            cls = get_loss_class(self.loss)
-        except ClipcompError as exc:
-            raise ClipcompError(f"{where}.loss: {exc}") from None
-        if self.hard_negatives and "hard_negatives" not in cls.text_fields:
-            raise ClipcompError(f"{where}: hard_negatives needs a loss that uses them (e.g. negclip)")
+        if self.loss not in LOSS_MODULES and "clipcomp.train.losses" not in sys.modules:
+            import difflib
+
+            close = difflib.get_close_matches(self.loss, list(LOSS_MODULES), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ClipcompError(f"{where}.loss: unknown loss {self.loss!r}{hint}; registered: "
+                                f"{', '.join(sorted(LOSS_MODULES))}")
+        if self.loss not in LOSS_MODULES or self.hard_negatives:  # a plug-in loss, or a check that needs the class
+            from clipcomp.train.losses import get_loss_class
+
+            try:
+                cls = get_loss_class(self.loss)
+            except ClipcompError as exc:
+                raise ClipcompError(f"{where}.loss: {exc}") from None
+            if self.hard_negatives and "hard_negatives" not in cls.text_fields:
+                raise ClipcompError(f"{where}: hard_negatives needs a loss that uses them (e.g. negclip)")
 
     def resume_settings(self) -> dict:
         """What must match for a run in the same output directory to be resumed."""
@@ -352,6 +363,12 @@ def train_step(run: _Run, batch: dict, step: int, log_step: bool):
         for f, feats in zip(run.loss_cls.text_fields, parts[1:], strict=True):
             extra[f"{f}_features"] = feats
         loss = run.loss_fn(img_f, parts[0], scale, **extra)
+    if not torch.isfinite(loss.detach()).all():  # stop before the optimizer step writes NaN into the weights
+        kept = run.ckpt_path if os.path.exists(run.ckpt_path) else None
+        raise NonFiniteLoss(f"{run.cfg.out}: the loss became non-finite at step {step + 1} (lr "
+                            f"{cosine_lr(step, run.cfg):.3g}); "
+                            + (f"the last good checkpoint {kept} is kept" if kept else "no checkpoint was written")
+                            + "; lower --lr or check the data")
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     run.scaler.step(run.opt)
@@ -360,6 +377,10 @@ def train_step(run: _Run, batch: dict, step: int, log_step: bool):
     with torch.no_grad():
         run.model.logit_scale.clamp_(0, math.log(100))
     return loss
+
+
+class NonFiniteLoss(ClipcompError):
+    """The loss became NaN/inf: training stops before the weights are corrupted."""
 
 
 def finish(run: _Run) -> None:
@@ -424,6 +445,9 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
                     _save(run.ckpt_path, run.model, run.opt, run.scaler, done, cfg, run.loss_fn)
                 step = done
                 bar.update(1)
+    except NonFiniteLoss:
+        write_run("diverged")
+        raise
     except BaseException:
         write_run("interrupted")
         raise
