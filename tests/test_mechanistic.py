@@ -177,3 +177,14 @@ def test_mech_report_on_generated_domains(tmp_path):
     for f in ("report.md", "cka.png", "units.png"):
         assert (tmp_path / "m" / f).stat().st_size > 0
     assert json.loads((tmp_path / "m" / "mech.json").read_text())["domains"] == ["natural", "quickdraw", "sketch"]
+
+
+def test_mech_report_refuses_too_few_classes(tmp_path):
+    from clipcomp.errors import ClipcompError
+    from clipcomp.similarity.mechanistic import mech_report
+    from clipcomp.synth.domains import DomainSpec, generate_domains
+
+    man = generate_domains(DomainSpec(out=str(tmp_path / "d"), per_cell=3, classes=["circle", "square"],
+                                      domains=["natural", "sketch"]))
+    with pytest.raises(ClipcompError, match="2 class.*at least 4 classes"):
+        mech_report(man, str(tmp_path / "m"), model="clipcomp-micro")

@@ -366,6 +366,9 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
     classes, domains = sorted(set(cls)), sorted(set(dom))
     if len(domains) < 2:
         raise ClipcompError(f"{manifest}: needs at least two domains (found {', '.join(domains)})")
+    if len(classes) < 4:
+        raise ClipcompError(f"{manifest}: {len(classes)} class(es); the unbiased CKA of per-class means needs at "
+                            "least 4 classes (with 2, any two representations give CKA 1)")
     lm = load_model(model, pretrained, device=device, seed=seed)
     all_layers = list_layers(lm.model)
     layers = list(layers) if layers else all_layers
@@ -507,17 +510,21 @@ def _plot_heatmaps(result: dict, out: str) -> None:
     doms = result["domains"]
     for kind, key in (("cka", "cka_linear"), ("units", "shared_units")):
         layers = result["layers"]
-        fig, axes = new_figure(1, len(layers), figsize=(2.6 * len(layers) + 1, 2.8), dpi=120, squeeze=False)
+        fig, axes = new_figure(1, len(layers), figsize=(2.6 * len(layers) + 1.6, 2.8), dpi=120, squeeze=False,
+                               layout="constrained")
+        im = None
         for ax, layer in zip(axes[0], layers, strict=True):
             m = np.array(result[key][layer]["jaccard"] if kind == "units" else result[key][layer], float)
-            ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+            im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
             ax.set_xticks(range(len(doms)), doms, rotation=60, fontsize=6)
             ax.set_yticks(range(len(doms)), doms, fontsize=6)
-            ax.set_title(layer.split(".")[-1] if "resblocks" in layer else layer, fontsize=7)
+            parts = layer.split(".")
+            ax.set_title(".".join(parts[-2:]) if len(parts) > 1 else layer, fontsize=7)  # e.g. resblocks.3
+        if im is not None:
+            fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="CKA" if kind == "cka" else "Jaccard")
         fig.suptitle("linear CKA of per-class means" if kind == "cka" else
                      f"Jaccard of top-{result['top_frac']:.0%} attribution units"
                      + (" (per class, mean)" if result.get("units") == "per-class" else ""), fontsize=8)
-        fig.tight_layout()
         save_figure(fig, os.path.join(out, f"{kind}.png"))
 
 
