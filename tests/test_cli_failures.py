@@ -244,8 +244,8 @@ def test_output_that_is_a_file_is_refused_and_kept(cmd: Cmd, tmp_path, capsys, s
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table({"image": ["a.png"] * 4, "caption": ["x"] * 4, "class": ["a", "b", "a", "b"],
-                                 "domain": ["real", "real", "sketch", "sketch"]}), tmp_path / "m.parquet")
+        pq.write_table(pa.table({"image": ["a.png"] * 8, "caption": ["x"] * 8, "class": ["a", "b", "c", "d"] * 2,
+                                 "domain": ["real"] * 4 + ["sketch"] * 4}), tmp_path / "m.parquet")
         inputs[cmd.name] = str(tmp_path / "m.parquet")
     if cmd.name == "negatives generate":
         inputs[cmd.name] = coco

@@ -29,8 +29,10 @@ from clipcomp.cli.synth import synth_app
 from clipcomp.cli.train import train_cmd
 from clipcomp.errors import ClipcompError
 
-app = typer.Typer(help="clipcomp: which properties of pretraining data decide what CLIP models compose.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="clipcomp: which properties of pretraining data decide what CLIP models compose.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 for _name, _group in (("stats", stats_app), ("eval", eval_app), ("analyze", analyze_app), ("synth", synth_app),
                       ("lab", lab_app), ("bench", bench_app), ("mix", mix_app), ("negatives", negatives_app),
                       ("mech", mech_app), ("similarity", similarity_app), ("domains", domains_app)):

@@ -17,7 +17,9 @@ from clipcomp.errors import ClipcompError
 console = Console()
 
 
-analyze_app = typer.Typer(help="Relate per-item model results to concept statistics (PMI).", no_args_is_help=True)
+analyze_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Relate per-item model results to concept statistics (PMI).", no_args_is_help=True)
 
 
 def _print_analysis(res, out: str, title: str) -> None:

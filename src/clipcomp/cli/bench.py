@@ -13,8 +13,10 @@ from clipcomp.cli.options import csv_list
 console = Console()
 
 
-bench_app = typer.Typer(help="PMI-controlled benchmarks: GenPairs pair manifests, captions, images; pasted edits.",
-                        no_args_is_help=True)
+bench_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="PMI-controlled benchmarks: GenPairs pair manifests, captions, images; pasted edits.",
+    no_args_is_help=True)
 
 
 def _classes(spec: str) -> list[str]:
@@ -61,7 +63,7 @@ def bench_genpairs(
     size: Annotated[int | None, typer.Option(help="Image height and width (default: the pipeline's; ≥ 8).",
         min=8)] = None,
     batch_size: Annotated[int, typer.Option(help="Captions/images per batch (≥ 1).", min=1)] = 4,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     force: Annotated[bool, typer.Option(help="Replace another run's output in OUT.")] = False,
 ) -> None:
     """GenPairs: per class, partners over the PMI range (concrete, not classes, not numbers) → captions → images.

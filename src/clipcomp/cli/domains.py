@@ -12,8 +12,10 @@ from clipcomp.cli.options import ForceOpt
 console = Console()
 
 
-domains_app = typer.Typer(help="Domain contamination: a calibrated natural-vs-rendition classifier.",
-                          no_args_is_help=True)
+domains_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Domain contamination: a calibrated natural-vs-rendition classifier.",
+    no_args_is_help=True)
 
 
 @domains_app.command("fit")

@@ -17,16 +17,16 @@ def embed_cmd(
     out: Annotated[str, typer.Option("-o", "--out", help="Embedding directory.")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="open_clip architecture.")] = "clipcomp-tiny",
     pretrained: Annotated[str | None, typer.Option(help="Tag, checkpoint or model dir.")] = None,
-    modality: Annotated[str, typer.Option(help="image|text")] = "image",
+    modality: Annotated[str, typer.Option(help="image | text")] = "image",
     images: Annotated[str | None, typer.Option(help="Image root for COCO JSON / relative manifest paths.")] = None,
     image_column: Annotated[str | None, typer.Option(help="Manifest image column.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Manifest text column.")] = None,
     shard_size: Annotated[int, typer.Option(help="Rows per output shard (≥ 1).", min=1)] = 8192,
-    dtype: Annotated[str, typer.Option(help="float16|float32")] = "float16",
+    dtype: Annotated[str, typer.Option(help="float16 | float32")] = "float16",
     batch_size: Annotated[int, typer.Option(help="Batch size (≥ 1).", min=1)] = 64,
     shard_range: Annotated[str, typer.Option(help="i/n: this process writes shards i, i+n, ... (several "
                                                   "processes or GPUs).")] = "0/1",
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda|cuda:N")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Embeddings to sharded Parquet (id, embedding) + meta.json. → similarity.embeddings.embed_to_files"""

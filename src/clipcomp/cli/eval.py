@@ -29,8 +29,10 @@ from clipcomp.tasks.registry import SUITES
 console = Console()
 
 
-eval_app = typer.Typer(help="Evaluate a model: zero-shot classification, retrieval, caption selection.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Evaluate a model: zero-shot classification, retrieval, caption selection.",
+    no_args_is_help=True)
 
 
 def _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed):

@@ -12,7 +12,7 @@ from clipcomp.cli.options import OverridesArg
 console = Console()
 
 
-lab_app = typer.Typer(help="Experiments: sweeps over data knobs.", no_args_is_help=True)
+lab_app = typer.Typer(rich_markup_mode=None, help="Experiments: sweeps over data knobs.", no_args_is_help=True)
 
 
 @lab_app.command("sweep")

@@ -10,8 +10,10 @@ from rich.console import Console
 console = Console()
 
 
-mech_app = typer.Typer(help="Mechanistic similarity between domains: per-layer CKA and shared units.",
-                       no_args_is_help=True)
+mech_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Mechanistic similarity between domains: per-layer CKA and shared units.",
+    no_args_is_help=True)
 
 
 @mech_app.command("layers")
@@ -46,7 +48,7 @@ def mech_report_cmd(
     image_column: Annotated[str, typer.Option(help="Image path column.")] = "image",
     class_column: Annotated[str, typer.Option(help="Class column.")] = "class",
     domain_column: Annotated[str, typer.Option(help="Domain column.")] = "domain",
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed (random init, attribution sample).")] = 0,
     force: Annotated[bool, typer.Option(help="Replace other results in OUT.")] = False,
 ) -> None:

@@ -12,17 +12,19 @@ from clipcomp.cli.options import ForceOpt, csv_list
 console = Console()
 
 
-mix_app = typer.Typer(help="Controlled domain–class mixtures for domain vs compositional generalization.",
-                      no_args_is_help=True)
+mix_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Controlled domain–class mixtures for domain vs compositional generalization.",
+    no_args_is_help=True)
 
 
 @mix_app.command("build")
 def mix_build_cmd(
     manifest: Annotated[list[str], typer.Argument(help="Manifest with image, class, domain (and caption) columns "
                                                        "(Parquet/CSV/TSV/JSONL), or DomainNet list files "
-                                                       "(clipart_train.txt …) / caption files (DOMAIN_SPLIT.tsv).")],
+                                                       "(clipart_train.txt, ...) / caption files (DOMAIN_SPLIT.tsv).")],
     out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")],
-    setting: Annotated[str, typer.Option(help="natural-only|leave-out-domain|cg-low|cg-high|class-overlap")],
+    setting: Annotated[str, typer.Option(help="natural-only | leave-out-domain | cg-low | cg-high | class-overlap")],
     test_domain: Annotated[str, typer.Option(help="The domain tested for generalization (T).")],
     natural_domain: Annotated[str, typer.Option(help="The natural (photo) domain.")] = "real",
     held_out_classes: Annotated[str | None, typer.Option(help="Held-out classes a,b,c (H).")] = None,
@@ -47,7 +49,7 @@ def mix_build_cmd(
                                                "manifest order, exactly as their code.")] = True,
     held_out_from: Annotated[str, typer.Option(help="test-domain (Kempf) | all-renditions (clipcomp ≤ 0.3)")]
     = "test-domain",
-    captions: Annotated[str, typer.Option(help="keep|kempf|kempf-aligned|neutral|named")] = "keep",
+    captions: Annotated[str, typer.Option(help="keep | kempf | kempf-aligned | neutral | named")] = "keep",
     caption_seed: Annotated[int, typer.Option(help="Seed of the kempf caption templates (theirs: 42).")] = 42,
     image_column: Annotated[str, typer.Option(help="Image path column.")] = "image",
     caption_column: Annotated[str, typer.Option(help="Caption column.")] = "caption",

@@ -10,7 +10,9 @@ from rich.console import Console
 console = Console()
 
 
-negatives_app = typer.Typer(help="Concreteness-guided hard-negative captions (ConcretePlant).", no_args_is_help=True)
+negatives_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Concreteness-guided hard-negative captions (ConcretePlant).", no_args_is_help=True)
 
 
 @negatives_app.command("generate")
@@ -22,15 +24,16 @@ def negatives_generate_cmd(
     types: Annotated[str, typer.Option(help="Comma list of replace-obj,replace-att,replace-rel,swap-obj,swap-att,"
                                             "add-obj,add-att.")] = "replace-obj,replace-att,replace-rel,swap-obj,"
                                                                    "swap-att,add-obj,add-att",
-    rank: Annotated[str, typer.Option(help="Which span is perturbed: concreteness|random|least-concrete.")]
+    rank: Annotated[str, typer.Option(help="Which span is perturbed: concreteness | random | least-concrete.")]
     = "concreteness",
     scale: Annotated[str, typer.Option(help="What 'most concrete' compares: raw (Brysbaert's 1–5 ratings) | "
                                             "pos-percentile (percentile within the part of speech).")] = "raw",
     per_caption: Annotated[int, typer.Option(help="Negatives per caption (≥ 1).", min=1)] = 1,
     stats: Annotated[str | None, typer.Option(help="ConceptStats directory: plausibility-matched replacements.")]
     = None,
-    candidates: Annotated[str, typer.Option(help="Replacement words: auto|wordnet|stats|both (stats: the corpus's "
-                                                 "concepts of the same part of speech; needs --stats).")] = "auto",
+    candidates: Annotated[str, typer.Option(help="Replacement words: auto | wordnet | stats | both (stats: the "
+                                                 "corpus's concepts of the same part of speech; needs --stats).")]
+    = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     workers: Annotated[int, typer.Option(help="Processes (≥ 1).", min=1)] = 1,
     limit: Annotated[int | None, typer.Option(help="Only the first N captions of each task (≥ 1).", min=1)] = None,

@@ -8,8 +8,8 @@ import typer
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="open_clip architecture (see `clipcomp models`).")]
 PretrainedOpt = Annotated[str | None, typer.Option(help="Pretrained tag, checkpoint file or model directory.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto|cpu|cuda|cuda:N")]
-PrecisionOpt = Annotated[str, typer.Option(help="auto|fp32|amp|amp_bf16|fp16|bf16")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")]
+PrecisionOpt = Annotated[str, typer.Option(help="auto | fp32 | amp | amp_bf16 | fp16 | bf16")]
 BatchOpt = Annotated[int, typer.Option(help="Batch size (≥ 1).", min=1)]
 LoaderOpt = Annotated[int | None, typer.Option("--loader-workers", help="DataLoader worker processes (≥ 0).", min=0)]
 CacheOpt = Annotated[str, typer.Option(help="Embedding cache directory ('none' to disable).")]

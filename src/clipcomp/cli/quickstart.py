@@ -43,7 +43,7 @@ def quickstart_cmd(
     area_fraction: Annotated[float, typer.Option(help="Pasted object's share of the image area, in (0, 1).",
         min=0.0, max=1.0)] = 0.1,
     workers: Annotated[int, typer.Option(help="Processes for scene generation (≥ 1).", min=1)] = 2,
-    device: Annotated[str, typer.Option(help="auto|cpu|cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads (≥ 0; 0 = torch's default). The documented numbers "
                                               "were computed with 2: float sums depend on the count.", min=0)] = 2,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress output.")] = False,

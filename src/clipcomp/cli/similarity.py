@@ -12,8 +12,10 @@ from clipcomp.cli.options import ForceOpt
 console = Console()
 
 
-similarity_app = typer.Typer(help="Train–test similarity: nearest neighbours, pruning, deduplication.",
-                             no_args_is_help=True)
+similarity_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Train–test similarity: nearest neighbours, pruning, deduplication.",
+    no_args_is_help=True)
 
 
 @similarity_app.command("knn")
@@ -23,7 +25,7 @@ def knn_cmd(
     out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")],
     k: Annotated[int, typer.Option("-k", help="Neighbours per query (≥ 1).", min=1)] = 10,
     exact: Annotated[bool, typer.Option("--exact", help="Exact search (the default).")] = False,
-    index: Annotated[str | None, typer.Option(help="ivf|hnsw: approximate (recall@k measured and reported).")]
+    index: Annotated[str | None, typer.Option(help="ivf | hnsw: approximate (recall@k measured and reported).")]
     = None,
     nlist: Annotated[int | None, typer.Option(help="IVF lists (default 4·√n).", min=1)] = None,
     nprobe: Annotated[int, typer.Option(help="IVF lists probed / HNSW search breadth (≥ 1).", min=1)] = 16,
@@ -78,7 +80,7 @@ def prune_cmd(
     tests: Annotated[list[str], typer.Option("--test", help="Test-set embeddings (repeatable).")],
     reference: Annotated[str, typer.Option(help="Reference-set embeddings (the thresholds' source).")],
     out: Annotated[str, typer.Option("-o", "--out", help="Output directory.")],
-    method: Annotated[str, typer.Option(help="aligned|near|far|random (controls remove as many as aligned).")]
+    method: Annotated[str, typer.Option(help="aligned | near | far | random (controls remove as many as aligned).")]
     = "aligned",
     labels: Annotated[str | None, typer.Option(help="Table with id + label for per-class counts.")] = None,
     label_column: Annotated[str, typer.Option(help="Label column of --labels.")] = "label",

@@ -15,8 +15,10 @@ from rich.text import Text
 
 from clipcomp.errors import ClipcompError
 
-stats_app = typer.Typer(help="Concept statistics: counts, co-occurrence and PMI over caption corpora.",
-                        no_args_is_help=True)
+stats_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Concept statistics: counts, co-occurrence and PMI over caption corpora.",
+    no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -72,7 +74,7 @@ def stats_build(
              "None: the bundled CC3M caption sample.")] = None,
     out: Annotated[str, typer.Option("-o", "--out", help="Output ConceptStats directory.")] = "clipcomp-stats",
     text_column: Annotated[str | None, typer.Option(help="Text column name or 0-based index.")] = None,
-    input_format: Annotated[str, typer.Option(help="auto|parquet|jsonl|csv|tsv|text|coco")] = "auto",
+    input_format: Annotated[str, typer.Option(help="auto | parquet | jsonl | csv | tsv | text | coco")] = "auto",
     header: Annotated[bool | None, typer.Option("--header/--no-header",
                                                 help="CSV/TSV header row (default: detected).")] = None,
     vocab: Annotated[str | None, typer.Option(help="Vocabulary file, one concept (word or phrase) per line.")] = None,
@@ -80,11 +82,11 @@ def stats_build(
         min=1)] = 5,
     max_concepts: Annotated[int | None, typer.Option(help="Keep at most the K most frequent concepts (≥ 1).",
         min=1)] = None,
-    lemmatizer: Annotated[str, typer.Option(help="simplemma|spacy|none")] = "simplemma",
-    stopwords: Annotated[str, typer.Option(help="default|none|FILE")] = "default",
+    lemmatizer: Annotated[str, typer.Option(help="simplemma | spacy | none")] = "simplemma",
+    stopwords: Annotated[str, typer.Option(help="default | none | FILE")] = "default",
     smoothing: Annotated[float, typer.Option(help="Add-k smoothing of counts in PMI (0 = none; ≥ 0).", min=0.0)] = 0.0,
     workers: Annotated[int, typer.Option(help="Parallel worker processes (≥ 1).", min=1)] = 1,
-    engine: Annotated[str, typer.Option(help="local|dask")] = "local",
+    engine: Annotated[str, typer.Option(help="local | dask")] = "local",
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable shards and list them in meta.json.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite a different build in OUT.")] = False,
@@ -181,7 +183,7 @@ def stats_top(
     k: Annotated[int, typer.Option("-k", help="How many pairs (≥ 1).", min=1)] = 20,
     lowest: Annotated[bool, typer.Option(help="Lowest instead of highest.")] = False,
     min_count: Annotated[int, typer.Option(help="Only pairs seen together ≥ N times (≥ 1).", min=1)] = 1,
-    by: Annotated[str, typer.Option(help="pmi|npmi|count")] = "pmi",
+    by: Annotated[str, typer.Option(help="pmi | npmi | count")] = "pmi",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """The highest- (or lowest-) PMI concept pairs, overall or for one concept."""

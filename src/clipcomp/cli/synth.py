@@ -12,7 +12,9 @@ from clipcomp.cli.options import csv_list
 console = Console()
 
 
-synth_app = typer.Typer(help="Synthetic worlds: scenes of coloured shapes with caption knobs.", no_args_is_help=True)
+synth_app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: wrapped, never cut to "…"
+    help="Synthetic worlds: scenes of coloured shapes with caption knobs.", no_args_is_help=True)
 
 
 @synth_app.command("generate")

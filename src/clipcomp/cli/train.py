@@ -61,7 +61,7 @@ def train_cmd(
     overrides: OverridesArg = None,
     data: Annotated[str | None, typer.Option(help="Training data: synthetic dataset dir, COCO captions JSON, "
                                                   "CSV/TSV/Parquet manifest, or .tar shards (brace/glob/dir).")] = None,
-    data_format: Annotated[str | None, typer.Option(help="auto|synthetic|coco|manifest|webdataset")] = None,
+    data_format: Annotated[str | None, typer.Option(help="auto | synthetic | coco | manifest | webdataset")] = None,
     images: Annotated[str | None, typer.Option(help="Image folder for COCO JSON / relative manifest paths.")] = None,
     image_column: Annotated[str | None, typer.Option(help="Manifest column with image paths.")] = None,
     caption_column: Annotated[str | None, typer.Option(help="Manifest column with captions.")] = None,
@@ -82,14 +82,14 @@ def train_cmd(
     seed: Annotated[int | None, typer.Option(help="Seed of initialization and batches.")] = None,
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Training augmentation "
                                                  "(open_clip's random resized crop).")] = None,
-    freeze: Annotated[str | None, typer.Option(help="none|image|text: lock a tower while fine-tuning.")] = None,
+    freeze: Annotated[str | None, typer.Option(help="none | image | text: lock a tower while fine-tuning.")] = None,
     wise_ft: Annotated[float | None, typer.Option(help="WiSE-FT: final = (1-A)·start + A·fine-tuned, A in [0, 1].",
                                                   min=0.0, max=1.0)] = None,
     workers: Annotated[int | None, typer.Option(help="DataLoader workers decoding images (≥ 0).", min=0)] = None,
     skip_bad: Annotated[bool | None, typer.Option("--skip-bad/--no-skip-bad", help="Skip corrupt images/shards "
                                                   "and count them in run.json.")] = None,
-    precision: Annotated[str | None, typer.Option(help="auto|fp32|amp|amp_bf16")] = None,
-    device: Annotated[str | None, typer.Option(help="auto|cpu|cuda")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto | fp32 | amp | amp_bf16")] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(help="Steps between checkpoints (≥ 1).", min=1)] = None,
     log_every: Annotated[int | None, typer.Option(help="Steps between metric lines (≥ 1).", min=1)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (≥ 1).", min=1)] = None,
