@@ -237,3 +237,26 @@ def test_blind_lm_is_held_out_by_default_and_empty_input_refused(tmp_path):
     assert p[0] == lm0.score(caps[0]) and q[0] == lm0.score(negs[0])
     with pytest.raises(ClipcompError, match="no negatives to check"):
         blind_check(t.slice(0, 0))
+
+
+def test_non_english_captions_are_skipped_and_counted(tmp_path):
+    """Chinese, German, mixed-script and random-byte captions get no negatives (the parser and lexicon are
+    English-only); they are listed with the reason, and real English captions almost never are."""
+    import pyarrow.parquet as pq
+
+    from clipcomp.negatives import NegativeOptions, generate_negatives
+    from clipcomp.negatives.language import is_english
+    from clipcomp.negatives.parse import parse
+
+    lines = ["A small dog sleeps on a wooden bench.", "两只猫坐在沙发上", "Zwei Katzen sitzen auf dem roten Sofa.",
+             "\x01\x02 zzkq wxv qqq", "A red car parked next to a tree.", "blue 两只猫 on a table"]
+    (tmp_path / "c.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = generate_negatives([str(tmp_path / "c.txt")], str(tmp_path / "o"), NegativeOptions())
+    assert res.n_not_english == 4
+    u = pq.read_table(tmp_path / "o" / "unperturbable.parquet").to_pylist()
+    assert {r["row"] for r in u if r["reason"] == "not English"} == {1, 2, 3, 5}
+    negs = pq.read_table(tmp_path / "o" / "negatives.parquet")
+    assert set(negs.column("row").to_pylist()) <= {0, 4}
+    data = json.loads((Path(__file__).parent / "data" / "coco_sample" / "captions_val2017.json").read_text())
+    parsed = parse([a["caption"] for a in data["annotations"]])
+    assert sum(not is_english(p) for p in parsed) <= 0.01 * len(parsed)

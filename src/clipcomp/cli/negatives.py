@@ -47,7 +47,8 @@ def negatives_generate_cmd(
                            workers=workers, text_column=text_column, limit=limit, force=force)
     res = generate_negatives(inputs, out, opts)
     console.print(f"{out}/negatives.parquet: {res.n_negatives:,} negatives of {res.n_captions:,} captions "
-                  f"({res.n_unperturbable:,} with nothing perturbable, listed in unperturbable.parquet); "
+                  f"({res.n_unperturbable:,} with nothing perturbable, listed in unperturbable.parquet"
+                  + (f", {res.n_not_english:,} of them not English" if res.n_not_english else "") + "); "
                   f"{res.captions_per_second:,.0f} captions/s")
     console.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(res.by_type.items())))
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from clipcomp.errors import ClipcompError
 from clipcomp.io import atomic_output, atomic_write_json
+from clipcomp.negatives.language import is_english
 from clipcomp.negatives.parse import ParsedCaption, Span, parse
 from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wordnet_candidates
 
@@ -43,7 +44,7 @@ SCHEMA = pa.schema([("row", pa.int64()), ("caption", pa.string()), ("negative", 
                     ("concreteness_original", pa.float64()), ("concreteness_replacement", pa.float64()),
                     ("concreteness_delta", pa.float64()), ("concreteness_norm", pa.float64()),
                     ("n_candidates", pa.int32())])
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: non-English captions skipped; unperturbable.parquet has a reason column
 
 
 @dataclass
@@ -343,6 +344,7 @@ class NegativeResult:
     n_unperturbable: int
     seconds: float
     by_type: dict[str, int] = field(default_factory=dict)
+    n_not_english: int = 0  # skipped: the parser and lexicon are English-only
 
     @property
     def captions_per_second(self) -> float:
@@ -374,7 +376,7 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
     planter.start_task()
     tally = ReadTally()
     rows, unpert = [], []
-    local = 0
+    local = n_not_english = 0
     for texts in iter_texts(task, tally, 4096):
         caps = [t or "" for t in texts.to_pylist()]
         if opts.limit is not None:
@@ -383,11 +385,15 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
         planter.observe(parsed)
         for i, pc in enumerate(parsed):
             # rows are task-local here; the final pass adds the task's offset
-            negs = planter.negatives(local + i, pc) if pc.text.strip() else []
+            english = bool(pc.text.strip()) and is_english(pc)
+            n_not_english += bool(pc.text.strip()) and not english
+            negs = planter.negatives(local + i, pc) if english else []
             if negs:
                 rows.extend(negs)
             else:
-                unpert.append({"row": local + i, "caption": pc.text})
+                unpert.append({"row": local + i, "caption": pc.text,
+                               "reason": "empty" if not pc.text.strip() else "not English" if not english
+                               else "nothing perturbable"})
         local += len(caps)
         if opts.limit is not None and local >= opts.limit:
             break
@@ -396,11 +402,12 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
     with atomic_output(base + ".parquet") as tmp:
         pq.write_table(table, tmp)
     ut = pa.table({"row": pa.array([u["row"] for u in unpert], pa.int64()),
-                   "caption": pa.array([u["caption"] for u in unpert], pa.string())})
+                   "caption": pa.array([u["caption"] for u in unpert], pa.string()),
+                   "reason": pa.array([u["reason"] for u in unpert], pa.string())})
     with atomic_output(base + ".unperturbable.parquet") as tmp:
         pq.write_table(ut, tmp)
     result = {"tid": task.tid, "n_rows": tally.n_rows, "n_read": local, "n_negatives": len(rows),
-              "n_unperturbable": len(unpert), "seconds": time.perf_counter() - t0,
+              "n_unperturbable": len(unpert), "n_not_english": n_not_english, "seconds": time.perf_counter() - t0,
               "cpu_seconds": time.process_time() - cpu0}
     with atomic_output(marker) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(result, f)
@@ -435,7 +442,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
         return NegativeResult(out, meta["n_captions"], meta["n_negatives"], meta["n_unperturbable"],
-                              meta["seconds"], meta["by_type"])
+                              meta["seconds"], meta["by_type"], meta.get("n_not_english", 0))
     parts_dir = os.path.join(out, "_parts")
     os.makedirs(parts_dir, exist_ok=True)
     tasks = _split_whole_files(plan.tasks, parts_dir)
@@ -448,7 +455,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     with atomic_output(os.path.join(out, "unperturbable.parquet")) as utmp, \
             atomic_output(os.path.join(out, "negatives.parquet")) as tmp, \
             pq.ParquetWriter(tmp, SCHEMA, compression="zstd") as writer, \
-            pq.ParquetWriter(utmp, pa.schema([("row", pa.int64()), ("caption", pa.string())])) as uwriter:
+            pq.ParquetWriter(utmp, pa.schema([("row", pa.int64()), ("caption", pa.string()),
+                                              ("reason", pa.string())])) as uwriter:
         for r, off in zip(results, offsets, strict=True):
             base = os.path.join(parts_dir, f"part-{r['tid']:06d}")
             t = pq.read_table(base + ".parquet")
@@ -465,7 +473,9 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     if n_captions == 0:
         raise ClipcompError(f"empty corpus: no captions in {' '.join(inputs)}")
     seconds = time.perf_counter() - t_start
-    meta = {"n_captions": n_captions, "n_negatives": n_neg, "n_unperturbable": n_unp, "by_type": by_type,
+    n_not_english = int(sum(r.get("n_not_english", 0) for r in results))
+    meta = {"n_captions": n_captions, "n_negatives": n_neg, "n_unperturbable": n_unp,
+            "n_not_english": n_not_english, "by_type": by_type,
             "settings": {k: v for k, v in settings.items() if k != "files"},
             "inputs": [f["path"] for f in plan.files], "seconds": seconds,
             "captions_per_second": n_captions / seconds if seconds else None,
@@ -476,7 +486,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "invariant": "negative == caption[:start] + replacement + caption[end:]"}
     atomic_write_json(os.path.join(out, "meta.json"), meta)
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type)
+    return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type, n_not_english)
 
 
 TASK_ROWS = 8192
