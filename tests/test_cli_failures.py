@@ -442,3 +442,38 @@ def test_quickstart_refuses_another_commands_output(tmp_path, capsys, monkeypatc
     code, _, err = run_cli(["quickstart", "-o", str(tmp_path / "zs"), "-q"], capsys)
     assert code == 2 and "eval zeroshot" in _check_one_line(err)
     assert (tmp_path / "zs" / "summary.json").read_text() == before
+
+
+def _arrow_error():
+    import pyarrow as pa
+
+    return pa.lib.ArrowInvalid("Parquet magic bytes not found in footer")
+
+
+def _faiss_error():
+    return RuntimeError("Error in void faiss::Clustering::train(...) at /project/faiss/Clustering.cpp:281: Error: "
+                        "'n >= k' failed: Number of training points should be at least as large as number of "
+                        "clusters")
+
+
+def _pil_error():
+    from PIL import UnidentifiedImageError
+
+    return UnidentifiedImageError("cannot identify image file x.jpg")
+
+
+@pytest.mark.parametrize("make, dep", [(_arrow_error, "Arrow"), (_faiss_error, "faiss"), (_pil_error, "PIL")])
+def test_dependency_errors_are_one_line_exit_2(tmp_path, capsys, monkeypatch, make, dep):
+    """An exception a library raises on bad input (Arrow, faiss's C++ text, PIL, ...) reaches the user as one line
+    naming the input and the library, exit 2 — not a class name with exit 1."""
+    import clipcomp.similarity.prune as prune_mod
+
+    def boom(*a, **k):
+        raise make()
+
+    monkeypatch.setattr(prune_mod, "dedup", boom)
+    (tmp_path / "emb").mkdir()
+    code, _, err = run_cli(["similarity", "dedup", str(tmp_path / "emb"), "-o", str(tmp_path / "o")], capsys)
+    line = _check_one_line(err, str(tmp_path / "emb"))
+    assert code == 2 and f"{dep} could not read the input" in line and "CLIPCOMP_DEBUG" not in line
+    assert "Clustering.cpp" not in line

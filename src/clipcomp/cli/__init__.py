@@ -163,14 +163,67 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {_osvalidation_error_line(exc)}", highlight=False, soft_wrap=True)
+        dep = _dependency_of(exc)  # PIL's UnidentifiedImageError is an OSError without a file name
+        line = (f"{_input_hint(args)}{dep} could not read the input: {_first_line(exc)}" if dep and not exc.filename
+                else _osvalidation_error_line(exc))
+        err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - last line of defence for the one-line promise
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (set CLIPCOMP_DEBUG=1 for a traceback)",
-                          highlight=False, soft_wrap=True)
+        dep = _dependency_of(exc)
+        if dep:  # a library rejected the input: the input's problem, in one line
+            err_console.print(f"[bold red]error:[/] {_input_hint(args)}{dep} could not read the input: "
+                              f"{_first_line(exc)}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {_first_line(exc)} (set CLIPCOMP_DEBUG=1 "
+                          "for a traceback)", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+DEPENDENCIES = {"pyarrow": "Arrow", "PIL": "PIL", "sklearn": "scikit-learn", "faiss": "faiss", "yaml": "YAML",
+                "webdataset": "webdataset", "tarfile": "tar", "zipfile": "zip", "json": "JSON",
+                "safetensors": "safetensors", "polars": "Polars", "numpy": "NumPy"}
+
+
+def _dependency_of(exc: BaseException) -> str | None:
+    """The library an exception comes from (its module, or faiss's C++ text), when it rejected an input."""
+    root = type(exc).__module__.split(".")[0]
+    if root in DEPENDENCIES:
+        return DEPENDENCIES[root]
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and ("faiss" in text or "Error in " in text and ".cpp" in text):
+        return "faiss"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative line of a message (faiss's C++ text: the line after the source location)."""
+    text = str(exc)
+    if "Error in " in text and ": Error: " in text:  # faiss: "Error in <fn> at <file>.cpp:<n>: Error: '<cond>' …"
+        text = text.split(": Error: ", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    for ln in lines:
+        if ln.lower().startswith(("error: ", "assertion")) or "failed" in ln:
+            return ln.removeprefix("Error: ").removeprefix("error: ")[:300]
+    return lines[-1][:300] if "Error in " in lines[0] else lines[0][:300]
+
+
+def _input_hint(args: list[str]) -> str:
+    """'PATH: ' for the command's first existing path argument (the input, as a rule), else ''."""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-o", "--out"):
+            skip = True
+            continue
+        if not a.startswith("-") and os.path.exists(a):
+            return f"{a}: "
+    return ""
 
 
 if __name__ == "__main__":

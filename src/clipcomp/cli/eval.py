@@ -116,13 +116,15 @@ def eval_suite_cmd(
     images: Annotated[str | None, typer.Option(help="Image folder of the suite.")] = None,
     model: ModelOpt = "clipcomp-tiny", pretrained: PretrainedOpt = None, device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto", batch_size: BatchOpt = 64, loader_workers: LoaderOpt = None,
-    cache_dir: CacheOpt = "default", seed: SeedOpt = 0, force: ForceOpt = False, quiet: QuietOpt = False,
+    cache_dir: CacheOpt = "default", skip_bad: SkipOpt = False, seed: SeedOpt = 0, force: ForceOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """One registered suite or task for one model. → tasks.run.run_suite"""
     from clipcomp.tasks.run import run_suite
 
     spec = _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed)
-    _print_summary(run_suite(suite, path, out, images, spec, {"seed": seed}, force, not quiet), out)
+    _print_summary(run_suite(suite, path, out, images, spec, {"seed": seed, "skip_bad": skip_bad}, force,
+                             not quiet), out)
 
 
 @eval_app.command("suites")

@@ -158,6 +158,8 @@ class Embedder:
         self._txt = _Store(self.cache_root, "txt")
 
     # ------------------------------------------------------------------------------------------- images
+    skip_bad_hint = "; use --skip-bad to record and skip it"  # callers without that option replace the advice
+
     def images(self, paths: Sequence[str], skip_bad: bool = False) -> ImageEmbeddings:
         paths = [os.fspath(p) for p in paths]
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -168,7 +170,7 @@ class Embedder:
             if isinstance(h, Exception):
                 reason = "not found" if isinstance(h, FileNotFoundError) else f"unreadable ({h})"
                 if not skip_bad:
-                    raise ClipcompError(f"{p}: image {reason}; use --skip-bad to record and skip it")
+                    raise ClipcompError(f"{p}: image {reason}{self.skip_bad_hint}")
                 errors.append({"path": p, "reason": reason})
                 keys.append(None)
             else:
@@ -183,7 +185,7 @@ class Embedder:
             bad_keys.add(key)
             if not skip_bad:
                 raise ClipcompError(f"{path}: cannot decode image ({reason}); embeddings of the other images are "
-                                    "cached; use --skip-bad to record and skip it")
+                                    f"cached{self.skip_bad_hint}")
             errors.append({"path": path, "reason": f"cannot decode ({reason})"})
         ok = np.array([k is not None and k not in bad_keys for k in keys], dtype=bool)
         if skip_bad and bad_keys:  # identical bad content may appear under several paths

@@ -141,6 +141,7 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
                 (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
             vecs = emb.arrays(arr)
         else:
+            emb.skip_bad_hint = "; fix or remove it (every id gets a vector, so embed cannot skip one)"
             vecs = emb.images(vals).embeddings
         dim = vecs.shape[1]
         vecs = vecs.astype(dtype)
