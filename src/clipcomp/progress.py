@@ -16,3 +16,12 @@ def progress_bar(total: int, unit: str, enabled: bool = True, desc: str | None =
         yield bar
     finally:
         bar.close()
+
+
+def track_shards(shards, total: int | None, enabled: bool = True, desc: str | None = None, unit: str = "vectors"):
+    """Yield the (ids, matrix) shards of an embedding set, advancing one bar by each shard's rows — one
+    continuous bar over a pass, however many shards."""
+    with progress_bar(total or 0, unit, enabled=enabled and bool(total), desc=desc) as bar:
+        for item in shards:
+            yield item
+            bar.update(len(item[1]) if isinstance(item, tuple) else len(item))

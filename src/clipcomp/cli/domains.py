@@ -39,8 +39,9 @@ def domains_fit_cmd(
     """Fit the domain classifiers. → similarity.domains.domains_fit"""
     from clipcomp.similarity.domains import domains_fit
 
-    s = domains_fit(emb, labels, out, natural, id_column, domain_column, target_precision, seed, force, mode,
-                    ambiguous)
+    with console.status("fitting the classifiers…"):  # a spinner on terminals; nothing in logs
+        s = domains_fit(emb, labels, out, natural, id_column, domain_column, target_precision, seed, force, mode,
+                        ambiguous)
     if mode == "single":
         console.print(f"{out}: threshold {s['threshold']:.3f}; held-out precision {s['precision']:.3f} "
                       f"[{s['precision_ci'][0]:.3f}, {s['precision_ci'][1]:.3f}], recall {s['recall']:.3f} "
@@ -76,8 +77,9 @@ def domains_apply_cmd(
         except ValueError:
             raise ClipcompError(f"--prevalence {prevalence!r}: expected corpus, labelled or a number in (0, 1)") \
                 from None
-    r = domains_apply(classifier, emb, out, captions, text_column, id_column, seed=seed, force=force,
-                      prevalence=prev)
+    with console.status("applying the classifiers…"):  # a spinner on terminals; nothing in logs
+        r = domains_apply(classifier, emb, out, captions, text_column, id_column, seed=seed, force=force,
+                          prevalence=prev)
     lb = f"at least {r['lower_bound']:.4f} renditions (flagged); " if "lower_bound" in r else \
         f"flagged {r['flagged_fraction']:.4f}; "
     console.print(f"{out}: {r['n']:,} items; {lb}corrected rendition fraction "

@@ -69,7 +69,8 @@ def mix_build_cmd(
                    shuffle=shuffle, captions=captions, caption_seed=caption_seed, seed=seed,
                    image_column=image_column, caption_column=caption_column, class_column=class_column,
                    domain_column=domain_column)
-    meta = mix_build(manifest, out, spec, force=force, natural_extra=natural_extra)
+    with console.status("building the mixture…"):  # a spinner on terminals; nothing in logs
+        meta = mix_build(manifest, out, spec, force=force, natural_extra=natural_extra)
     console.print(f"{out}/train.parquet: {meta['n_train']:,} rows ({setting}; test domain {test_domain}; held out "
                   f"{', '.join(meta['held_out_classes'])}; reference size "
                   f"{meta['subsampling']['reference_rows']:,}); tests: "

@@ -159,6 +159,7 @@ class Embedder:
 
     # ------------------------------------------------------------------------------------------- images
     skip_bad_hint = "; use --skip-bad to record and skip it"  # callers without that option replace the advice
+    shared_bar = None  # a caller's progress bar (one bar across many calls, e.g. embed's shards)
 
     def images(self, paths: Sequence[str], skip_bad: bool = False) -> ImageEmbeddings:
         paths = [os.fspath(p) for p in paths]
@@ -201,6 +202,8 @@ class Embedder:
     def _embed_images(self, paths: list[str], keys: list[bytes]) -> tuple[int, list[tuple[str, bytes, str]]]:
         if not paths:
             return 0, []
+        from contextlib import nullcontext
+
         import torch
         from torch.utils.data import DataLoader
 
@@ -222,7 +225,8 @@ class Embedder:
                 pending.clear()
 
         try:
-            with progress_bar(len(paths), "images", enabled=self.progress) as bar, torch.inference_mode():
+            with (nullcontext(self.shared_bar) if self.shared_bar is not None else
+                  progress_bar(len(paths), "images", enabled=self.progress)) as bar, torch.inference_mode():
                 for idx, batch, batch_bad in loader:
                     bad.extend((paths[i], keys[i], err) for i, err in batch_bad)
                     if batch is not None:
@@ -287,8 +291,8 @@ class Embedder:
 
         lm = self.loaded
         bs = max(self.batch_size, 256)
-        with progress_bar(len(texts), "texts", enabled=self.progress and len(texts) > bs) as bar, \
-                torch.inference_mode():
+        show = self.progress and self.shared_bar is None and len(texts) > bs  # a caller's bar counts them instead
+        with progress_bar(len(texts), "texts", enabled=show) as bar, torch.inference_mode():
             for s in range(0, len(texts), bs):
                 tokens = lm.tokenizer(texts[s:s + bs]).to(lm.device)
                 with lm.autocast():

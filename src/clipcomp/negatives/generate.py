@@ -415,7 +415,7 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
 
 
 def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None = None,
-                       progress=None) -> NegativeResult:
+                       progress=True) -> NegativeResult:
     """Generate negatives for every caption of `inputs` into OUT (resumable per task, parallel)."""
     from clipcomp.corpus import plan_tasks
     from clipcomp.io import check_output_path, prepare_output
@@ -446,7 +446,20 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     parts_dir = os.path.join(out, "_parts")
     os.makedirs(parts_dir, exist_ok=True)
     tasks = _split_whole_files(plan.tasks, parts_dir)
-    results = _map_tasks(tasks, opts, parts_dir, progress)
+    if callable(progress) or not progress:
+        results = _map_tasks(tasks, opts, parts_dir, progress or None)
+    else:  # one bar over the tasks, with the captions done so far
+        from clipcomp.progress import progress_bar
+
+        with progress_bar(len(tasks), "tasks", desc="negatives") as bar:
+            done = [0]
+
+            def advance(r: dict) -> None:
+                done[0] += r["n_read"]
+                bar.set_postfix(captions=f"{done[0]:,}")
+                bar.update(1)
+
+            results = _map_tasks(tasks, opts, parts_dir, advance)
     results.sort(key=lambda r: r["tid"])
 
     offsets = np.concatenate([[0], np.cumsum([r["n_rows"] for r in results])[:-1]]).astype(np.int64)

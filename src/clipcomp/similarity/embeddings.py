@@ -103,9 +103,7 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
                    shard_range: tuple[int, int] = (0, 1), seed: int = 0, force: bool = False,
                    progress: bool = True) -> dict:
     """Embed `inp` into OUT/part-NNNNN.parquet + OUT/meta.json; returns the meta."""
-    import io
 
-    from PIL import Image
 
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
     from clipcomp.models import ModelSpec
@@ -127,28 +125,16 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
                 "shard_size": shard_size, "dtype": dtype, "n_items": len(items.ids)}
     if part == 0 or not os.path.exists(os.path.join(out, ".clipcomp")):
         prepare_output(out, "embed", settings, force=force and part == 0, markers=("meta.json",))
-    dim = None
-    for s in range(part, n_shards, parts):
-        path = os.path.join(out, SHARD.format(s))
-        if os.path.exists(path):
-            continue
-        ids = items.ids[s * shard_size:(s + 1) * shard_size]
-        vals = items.values[s * shard_size:(s + 1) * shard_size]
-        if modality == "text":
-            vecs = emb.texts(vals)
-        elif isinstance(vals[0], bytes):
-            arr = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize(
-                (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
-            vecs = emb.arrays(arr)
-        else:
-            emb.skip_bad_hint = "; fix or remove it (every id gets a vector, so embed cannot skip one)"
-            vecs = emb.images(vals).embeddings
-        dim = vecs.shape[1]
-        vecs = vecs.astype(dtype)
-        table = pa.table({"id": pa.array(ids, pa.string()),
-                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
-        with atomic_output(path) as tmp:
-            pq.write_table(table, tmp)
+    from clipcomp.progress import progress_bar
+
+    todo = [s for s in range(part, n_shards, parts) if not os.path.exists(os.path.join(out, SHARD.format(s)))]
+    n_todo = sum(len(items.ids[s * shard_size:(s + 1) * shard_size]) for s in todo)
+    with progress_bar(n_todo, "items", enabled=progress, desc="embed") as bar:
+        emb.shared_bar = bar  # one bar across the shards, not one per shard
+        try:
+            dim = _embed_shards(items, todo, out, emb, modality, shard_size, dtype, bar)
+        finally:
+            emb.shared_bar = None
     meta = {"model": info["model"], "pretrained": info["pretrained"], "model_identity": info["identity"],
             "modality": modality, "dim": dim or _dim_of(out), "dtype": dtype, "n_items": len(items.ids),
             "n_shards": n_shards, "shard_size": shard_size, "source": os.path.abspath(inp),
@@ -156,6 +142,40 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
     if all(os.path.exists(os.path.join(out, SHARD.format(s))) for s in range(n_shards)):
         atomic_write_json(os.path.join(out, "meta.json"), meta)
     return meta
+
+
+def _embed_shards(items: Items, shards: list[int], out: str, emb, modality: str, shard_size: int, dtype: str,
+                  bar) -> int | None:
+    """Embed and write each shard (atomically: a shard on disk is complete); returns the dimension."""
+    import io
+
+    from PIL import Image
+
+    dim = None
+    for s in shards:
+        path = os.path.join(out, SHARD.format(s))
+        ids = items.ids[s * shard_size:(s + 1) * shard_size]
+        vals = items.values[s * shard_size:(s + 1) * shard_size]
+        if modality == "text":
+            vecs = emb.texts(vals)
+            bar.update(len(vals))
+        elif isinstance(vals[0], bytes):
+            arr = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize(
+                (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
+            vecs = emb.arrays(arr)
+            bar.update(len(vals))
+        else:  # the embedder advances the shared bar image by image
+            emb.skip_bad_hint = "; fix or remove it (every id gets a vector, so embed cannot skip one)"
+            res = emb.images(vals)
+            vecs = res.embeddings
+            bar.update(len(vals) - res.computed)  # cached images advance it here
+        dim = vecs.shape[1]
+        vecs = vecs.astype(dtype)
+        table = pa.table({"id": pa.array(ids, pa.string()),
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
+        with atomic_output(path) as tmp:
+            pq.write_table(table, tmp)
+    return dim
 
 
 def _dim_of(out: str) -> int | None:

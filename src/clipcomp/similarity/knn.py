@@ -102,7 +102,8 @@ def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
 
 
 def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None, nlist: int | None = None,
-        nprobe: int = 16, recall_sample: int = 1000, seed: int = 0, force: bool = False) -> dict:
+        nprobe: int = 16, recall_sample: int = 1000, seed: int = 0, force: bool = False, progress: bool = True
+        ) -> dict:
     """k nearest base vectors of every query → OUT/neighbors.parquet (query_id, rank, base_id, similarity)."""
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
@@ -116,8 +117,10 @@ def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None
                    force=force, markers=("neighbors.parquet",))
     q_ids, q_mat = q.load()
     info = {"k": k, "mode": "exact" if index is None else f"approximate ({index})", "n_queries": len(q_ids)}
+    from clipcomp.progress import track_shards
+
     if index is None:
-        d, i, b_ids = search_exact(q_mat, b.shards(), k)
+        d, i, b_ids = search_exact(q_mat, track_shards(b.shards(), b.meta.get("n_items"), progress, "knn"), k)
     else:
         b_ids, b_mat = b.load()
         idx = build_index(b_mat, index, nlist, nprobe, seed=seed)

@@ -335,7 +335,7 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
                 n_steps: int | None = None, batch_size: int = 64, templates: Sequence[str] = ("a {c}",),
                 image_column: str = "image", class_column: str = "class", domain_column: str = "domain",
                 device: str = "auto", seed: int = 0, force: bool = False, units: str = "per-class",
-                attr_per_class: int = 16) -> dict:
+                attr_per_class: int = 16, progress: bool = True) -> dict:
     """CKA between domains (per layer) and shared top-attribution units, for one model on a domain-labelled
     manifest; writes OUT/mech.json, OUT/cka_<layer>.png heat maps and OUT/report.md. `units="per-class"` (the
     paper's measure; top 10 %, 10 IG steps, `attr_per_class` images per (domain, class)) or `"pooled"` (top 5 %,
@@ -398,30 +398,13 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
 
     rng = np.random.default_rng([seed, 5_151])
     shared: dict[str, dict] = {}
-    for name in layers:
-        layer = get_layer(lm.model, name)
-        if per_class:
-            effects: dict[str, dict[str, np.ndarray]] = {}
-            for di, d in enumerate(domains):
-                effects[d] = {}
-                for ci, c in enumerate(classes):
-                    rows = np.flatnonzero((d_idx == di) & (c_idx == ci))
-                    if rows.size:
-                        rows = np.sort(rng.permutation(rows)[:attr_per_class])
-                        effects[d][c] = node_effects(forward, layer, load(rows).to(lm.device), c_idx[rows],
-                                                     n_steps, batch_size)
-            names, jac, by_class = class_shared_units(effects, top_frac)
-            n_units = int(next(iter(effects[domains[0]].values())).size)
-            shared[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": n_units,
-                            "per_class": {c: m.tolist() for c, m in by_class.items()}}
-            continue
-        scores = {}
-        for di, d in enumerate(domains):
-            rows = np.flatnonzero(d_idx == di)
-            rows = np.sort(rng.permutation(rows)[:attr_per_domain])
-            scores[d] = unit_attributions(forward, layer, load(rows).to(lm.device), c_idx[rows], n_steps, batch_size)
-        names, jac = shared_units(scores, top_frac)
-        shared[name] = {"domains": names, "jaccard": jac.tolist(), "n_units": int(next(iter(scores.values())).size)}
+    from clipcomp.progress import progress_bar
+
+    with progress_bar(len(layers), "layers", enabled=progress, desc="attributions") as bar:
+        for name in layers:
+            shared[name] = _layer_units(lm, forward, name, per_class, domains, classes, d_idx, c_idx, load, rng,
+                                        attr_per_class, attr_per_domain, n_steps, batch_size, top_frac)
+            bar.update(1)
     result = {"model": lm.name, "pretrained": pretrained, "layers": layers, "domains": domains, "classes": classes,
               "cka_linear": {k: v.tolist() for k, v in cka_lin.items()},
               "cka_rbf": {k: v.tolist() for k, v in cka_rbf.items()}, "shared_units": shared, "top_frac": top_frac,
@@ -430,6 +413,33 @@ def mech_report(manifest: str, out: str, model: str | None = "clipcomp-tiny", pr
     _plot_heatmaps(result, out)
     atomic_write_text(os.path.join(out, "report.md"), _markdown(result))
     return result
+
+
+def _layer_units(lm, forward, name, per_class, domains, classes, d_idx, c_idx, load, rng, attr_per_class,
+                 attr_per_domain, n_steps, batch_size, top_frac) -> dict:
+    """One layer's shared top-attribution units (per class, the paper's measure, or pooled per domain)."""
+    layer = get_layer(lm.model, name)
+    if per_class:
+        effects: dict[str, dict[str, np.ndarray]] = {}
+        for di, d in enumerate(domains):
+            effects[d] = {}
+            for ci, c in enumerate(classes):
+                rows = np.flatnonzero((d_idx == di) & (c_idx == ci))
+                if rows.size:
+                    rows = np.sort(rng.permutation(rows)[:attr_per_class])
+                    effects[d][c] = node_effects(forward, layer, load(rows).to(lm.device), c_idx[rows], n_steps,
+                                                 batch_size)
+        names, jac, by_class = class_shared_units(effects, top_frac)
+        n_units = int(next(iter(effects[domains[0]].values())).size)
+        return {"domains": names, "jaccard": jac.tolist(), "n_units": n_units,
+                "per_class": {c: m.tolist() for c, m in by_class.items()}}
+    scores = {}
+    for di, d in enumerate(domains):
+        rows = np.flatnonzero(d_idx == di)
+        rows = np.sort(rng.permutation(rows)[:attr_per_domain])
+        scores[d] = unit_attributions(forward, layer, load(rows).to(lm.device), c_idx[rows], n_steps, batch_size)
+    names, jac = shared_units(scores, top_frac)
+    return {"domains": names, "jaccard": jac.tolist(), "n_units": int(next(iter(scores.values())).size)}
 
 
 def arrays_mechanics(lm, images_by_domain: dict[str, tuple[np.ndarray, np.ndarray]], classes: Sequence[str],

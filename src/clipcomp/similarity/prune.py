@@ -108,7 +108,7 @@ def prune_sets(base: np.ndarray, tests: np.ndarray, reference: np.ndarray, seed:
 
 def prune(base: str, tests: list[str], reference: str, out: str, method: str = "aligned", seed: int = 0,
           labels: str | None = None, label_column: str = "label", id_column: str = "id",
-          force: bool = False, tol: float = TIE_TOLERANCE) -> dict:
+          force: bool = False, tol: float = TIE_TOLERANCE, progress: bool = True) -> dict:
     """Write OUT/kept.parquet and OUT/removed.parquet (base ids, max similarity to the test sets) + report.json.
     The base is streamed shard by shard (memory: one shard and the tests; per-item scalars)."""
     import pyarrow.parquet as pq
@@ -135,8 +135,10 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
     t_mat = np.concatenate([m for _, m in t_parts])
     bounds = np.cumsum([0] + [len(i) for i, _ in t_parts])
     slices = [slice(int(a), int(z)) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
-    tau = thresholds(t_mat, ref.shards())
-    res = aligned_pass(b.shards(), t_mat, tau, slices, tol)
+    from clipcomp.progress import track_shards
+
+    tau = thresholds(t_mat, track_shards(ref.shards(), ref.meta.get("n_items"), progress, "reference"))
+    res = aligned_pass(track_shards(b.shards(), b.meta.get("n_items"), progress, "prune"), t_mat, tau, slices, tol)
     sets = {"aligned": res["aligned"], **controls(res["max_similarity"], int(res["aligned"].sum()), seed)}
     removed = sets[method]
     lab = None
