@@ -213,7 +213,7 @@ class ShardStream(IterableDataset):
         errors: list[str] = []
 
         def on_bad(url, exc):
-            why = f"{url}: unreadable shard ({_reason(exc)})"
+            why = str(exc) if isinstance(exc, ClipcompError) else f"{url}: unreadable shard ({_reason(exc)})"
             if not self.skip_bad:
                 raise ClipcompError(why)
             bad.append(why)
