@@ -80,13 +80,15 @@ def test_sugarcrepe_pp_loader_and_scoring(tmp_path):
     items = _items()
     obj = {str(i): {"filename": name, "caption": caps[0], "caption2": caps[1],
                     "negative_caption": caps[0].replace("a ", "two ", 1)} for i, (name, caps) in enumerate(items)}
-    (tmp_path / "swap_obj.json").write_text(json.dumps(obj))
-    data = load_sugarcrepe_pp([str(tmp_path)], str(IMAGES))
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "swap_obj.json").write_text(json.dumps(obj))
+    data = load_sugarcrepe_pp([str(suite)], str(IMAGES))
     assert len(data.ids) == len(items) and data.subsets[0] == "swap_obj"
     from clipcomp.pipelines.suites import eval_suite, summary_columns
     from clipcomp.tasks.run import ModelSpec
 
-    eval_suite("sugarcrepe++", str(tmp_path), str(tmp_path / "out"), str(IMAGES),
+    eval_suite("sugarcrepe++", str(suite), str(tmp_path / "out"), str(IMAGES),
                ModelSpec(model="clipcomp-micro", cache_dir=None), progress=False)
     cols = summary_columns("sugarcrepe++", str(tmp_path / "out"))
     assert {"sugarcrepe++/itt", "sugarcrepe++/tot", "sugarcrepe++/swap_obj/itt"} <= set(cols)
