@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clipcomp.cli.options import ForceOpt
+from clipcomp.cli.options import DaskWorkersOpt, EngineOpt, ForceOpt, SchedulerOpt, engine_options
 
 console = Console()
 
@@ -27,6 +27,9 @@ def embed_cmd(
     shard_range: Annotated[str, typer.Option(help="i/n: this process writes shards i, i+n, ... (several "
                                                   "processes or GPUs).")] = "0/1",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: DaskWorkersOpt = 2,
     force: ForceOpt = False,
 ) -> None:
     """Embeddings to sharded Parquet (id, embedding) + meta.json. → similarity.embeddings.embed_to_files"""
@@ -38,6 +41,7 @@ def embed_cmd(
     except ValueError:
         raise ClipcompError(f"--shard-range {shard_range!r}: expected i/n, e.g. 0/4") from None
     meta = embed_to_files(inp, out, model, pretrained, modality, images, image_column, text_column, shard_size,
-                          dtype, batch_size, device, shard_range=(i, n), force=force)
+                          dtype, batch_size, device, shard_range=(i, n), force=force,
+                          engine=engine_options(engine, scheduler, workers))
     console.print(f"{out}: {meta['n_items']:,} {modality} embeddings ({meta['dim']}-d {dtype}) in "
                   f"{meta['n_shards']} shard(s)")

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from clipcomp.cli.options import EngineOpt, SchedulerOpt
+
 console = Console()
 
 
@@ -35,7 +37,10 @@ def negatives_generate_cmd(
                                                  "corpus's concepts of the same part of speech; needs --stats).")]
     = "auto",
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    workers: Annotated[int, typer.Option(help="Processes (≥ 1).", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="Processes (≥ 1): a local pool, or with --engine dask the "
+                                              "LocalCluster's workers.", min=1)] = 1,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N captions of each task (≥ 1).", min=1)] = None,
     force: Annotated[bool, typer.Option(help="Replace other results in OUT.")] = False,
 ) -> None:
@@ -44,7 +49,8 @@ def negatives_generate_cmd(
 
     opts = NegativeOptions(types=tuple(t.strip() for t in types.split(",") if t.strip()), rank=rank,
                            scale=scale, per_caption=per_caption, stats=stats, candidates=candidates, seed=seed,
-                           workers=workers, text_column=text_column, limit=limit, force=force)
+                           workers=workers, text_column=text_column, limit=limit, force=force,
+                           engine=engine, scheduler=scheduler)
     res = generate_negatives(inputs, out, opts)
     console.print(f"{out}/negatives.parquet: {res.n_negatives:,} negatives of {res.n_captions:,} captions "
                   f"({res.n_unperturbable:,} with nothing perturbable, listed in unperturbable.parquet"

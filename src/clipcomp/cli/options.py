@@ -18,6 +18,11 @@ SkipOpt = Annotated[bool, typer.Option(help="Record and skip missing or undecoda
 SeedOpt = Annotated[int, typer.Option(help="Seed for random initialization (no --pretrained).")]
 ForceOpt = Annotated[bool, typer.Option(help="Replace results of another run in OUT.")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")]
+EngineOpt = Annotated[str, typer.Option(help="local | dask: where the tasks run (the same output files either way).")]
+SchedulerOpt = Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786 (with --engine "
+                                                       "dask; default: a LocalCluster on this machine).")]
+DaskWorkersOpt = Annotated[int, typer.Option("--workers", help="LocalCluster worker processes, one thread each "
+                                                               "(--engine dask without --scheduler; ≥ 1).", min=1)]
 OverridesArg = Annotated[list[str] | None, typer.Argument(help="Config overrides KEY.SUB=VALUE (YAML values), "
                                                                 "e.g. train.steps=20 sweep.seeds=[0,1].")]
 
@@ -25,3 +30,12 @@ OverridesArg = Annotated[list[str] | None, typer.Argument(help="Config overrides
 def csv_list(value: str | None) -> list[str] | None:
     """'a, b,c' → ['a', 'b', 'c'] (None stays None)."""
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def engine_options(engine: str, scheduler: str | None, workers: int):
+    """The EngineOptions of a command's --engine / --scheduler / --workers."""
+    from clipcomp.engine import EngineOptions
+
+    opts = EngineOptions(engine, scheduler, workers)
+    opts.validate()
+    return opts

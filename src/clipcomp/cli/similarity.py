@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clipcomp.cli.options import ForceOpt
+from clipcomp.cli.options import DaskWorkersOpt, EngineOpt, ForceOpt, SchedulerOpt, engine_options
 
 console = Console()
 
@@ -30,6 +30,9 @@ def knn_cmd(
     nlist: Annotated[int | None, typer.Option(help="IVF lists (default 4·√n).", min=1)] = None,
     nprobe: Annotated[int, typer.Option(help="IVF lists probed / HNSW search breadth (≥ 1).", min=1)] = 16,
     seed: Annotated[int, typer.Option(help="Seed (IVF training sample, recall sample).")] = 0,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: DaskWorkersOpt = 2,
     force: ForceOpt = False,
 ) -> None:
     """k nearest base vectors per query → neighbors.parquet (query_id, rank, base_id, similarity).
@@ -39,7 +42,8 @@ def knn_cmd(
 
     if exact and index:
         raise ClipcompError("give --exact or --index, not both")
-    info = knn(queries, base, out, k, index, nlist, nprobe, seed=seed, force=force)
+    info = knn(queries, base, out, k, index, nlist, nprobe, seed=seed, force=force,
+               engine=engine_options(engine, scheduler, workers))
     console.print(f"{out}/neighbors.parquet: {info['n_queries']:,} queries × {k} ({info['mode']}"
                   + (f", recall@{k} {info['recall_at_k']:.3f} on {info['recall_sample']} queries" if index else "")
                   + ")")
@@ -87,13 +91,17 @@ def prune_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the random control.")] = 0,
     tolerance: Annotated[float, typer.Option(help="Cosine margin beyond τ before an item counts as more similar "
                                                   "(float32 round-off).", min=0.0, max=0.999)] = 1e-6,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: DaskWorkersOpt = 2,
     force: ForceOpt = False,
 ) -> None:
     """Similarity-aligned pruning and its equal-size controls → kept/removed.parquet + report.json.
     → similarity.prune.prune"""
     from clipcomp.similarity.prune import prune
 
-    rep = prune(base, tests, reference, out, method, seed, labels, label_column, force=force, tol=tolerance)
+    rep = prune(base, tests, reference, out, method, seed, labels, label_column, force=force, tol=tolerance,
+                engine=engine_options(engine, scheduler, workers))
     console.print(f"{out}: removed {rep['n_removed']:,} of {rep['n_base']:,} ({method}); aligned pruning removes "
                   f"{rep['n_removed_aligned']:,}")
     _normalized_note(rep["normalized_on_read"])
@@ -109,11 +117,15 @@ def dedup_cmd(
     seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
     order: Annotated[str, typer.Option(help="dataset (clip-ood: an item is compared with the earlier items of its "
                                             "cluster) | centroid (least prototypical first)")] = "dataset",
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: DaskWorkersOpt = 2,
     force: ForceOpt = False,
 ) -> None:
     """SemDeDup: near-duplicates within k-means clusters → kept/removed.parquet. → similarity.prune.dedup"""
     from clipcomp.similarity.prune import dedup
 
-    rep = dedup(emb, out, clusters, threshold, seed, force, order=order)
+    rep = dedup(emb, out, clusters, threshold, seed, force, order=order,
+                engine=engine_options(engine, scheduler, workers), progress=True)
     console.print(f"{out}: kept {rep['n_kept']:,} of {rep['n']:,} (threshold {threshold})")
     _normalized_note(emb if rep["normalized_on_read"] else [])

@@ -32,19 +32,9 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.engine == "dask":
-            try:
-                from dask.distributed import Client, LocalCluster
-            except ImportError:
-                raise ClipcompError("--engine dask needs dask[distributed] (pip install 'clipcomp[dask]')") from None
-            if self.scheduler:
-                try:
-                    self._client = Client(self.scheduler, timeout="20s")
-                except OSError as exc:
-                    raise ClipcompError(f"cannot reach Dask scheduler {self.scheduler}: {exc}") from None
-            else:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
-                self._client = Client(self._cluster)
+            from clipcomp.engine import dask_client  # the one connection path of every stage
+
+            self._client, self._cluster = dask_client(self.scheduler, self.workers)
         elif self.workers > 1:
             # The parent is one of the workers (it would idle otherwise): N-1 processes beside it.
             from clipcomp.procs import die_with_parent

@@ -45,6 +45,13 @@ def list_models() -> list[str]:
     return import_open_clip().list_models()
 
 
+def torch_has_cuda() -> bool:
+    """Whether this process sees a CUDA GPU (run on each Dask worker before GPU work is sent to it)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def pick_device(device: str = "auto") -> str:
     import torch
 

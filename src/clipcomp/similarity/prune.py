@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
-from clipcomp.similarity.embeddings import open_embeddings
+from clipcomp.similarity.embeddings import open_embeddings, read_ids
 from clipcomp.similarity.knn import check_compatible
 
 CONTROLS = ("near", "far", "random")
@@ -70,6 +70,56 @@ def aligned_pass(base_shards, tests: np.ndarray, tau: np.ndarray, test_slices: l
             "per_test_set": np.concatenate(per_set) if per_set else np.zeros((0, len(slices)), bool)}
 
 
+def tau_shard_task(path: str, dim: int, tests: np.ndarray, block: int = 4096) -> dict:
+    """One reference shard: each test item's best similarity in it (the parent takes the max over shards)."""
+    from clipcomp.similarity.embeddings import read_shard
+
+    _, mat, normalized = read_shard(path, dim, with_ids=False)
+    return {"tau": thresholds(tests, [mat], block), "normalized": normalized}
+
+
+def aligned_shard_task(path: str, dim: int, tests: np.ndarray, tau: np.ndarray, slices: list[slice], tol: float,
+                       block: int = 4096) -> dict:
+    """One base shard's `aligned_pass` (the same blocks as a local pass, so the same bits)."""
+    from clipcomp.similarity.embeddings import read_shard
+
+    _, mat, normalized = read_shard(path, dim, with_ids=False)
+    return {**aligned_pass([mat], tests, tau, slices, tol, block), "normalized": normalized}
+
+
+def thresholds_set(tests: np.ndarray, reference, engine, progress: bool = True) -> np.ndarray:
+    """`thresholds` over an embedding directory, one task per reference shard on `engine`."""
+    from clipcomp.progress import progress_bar
+
+    tau = np.full(len(tests), -np.inf, np.float32)
+    shared = engine.share(np.ascontiguousarray(tests, np.float32))
+    with progress_bar(len(reference.files), "shards", enabled=progress, desc="reference") as bar:
+        for _, r in engine.map(tau_shard_task, reference.files, reference.dim, shared):
+            np.maximum(tau, r["tau"], out=tau)  # max is exact in any order
+            reference.normalized |= r["normalized"]
+            bar.update(1)
+    return tau
+
+
+def aligned_set(base, tests: np.ndarray, tau: np.ndarray, slices: list[slice], tol: float, engine,
+                progress: bool = True) -> dict[str, np.ndarray]:
+    """`aligned_pass` over an embedding directory, one task per base shard on `engine`, concatenated in shard
+    order. Memory per worker: one shard and the tests; the parent holds per-item scalars only."""
+    from clipcomp.progress import progress_bar
+
+    t, ta = engine.share(np.ascontiguousarray(tests, np.float32)), engine.share(tau)
+
+    def done(r):
+        base.normalized |= r["normalized"]
+        bar.update(1)
+
+    with progress_bar(len(base.files), "shards", enabled=progress, desc="prune") as bar:
+        parts = engine.map_ordered(aligned_shard_task, base.files, base.dim, t, ta, slices, tol, on_done=done)
+    if not parts:
+        return aligned_pass([], tests, tau, slices, tol)
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("aligned", "max_similarity", "per_test_set")}
+
+
 def controls(max_sim: np.ndarray, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Equal-size controls from the per-item max similarity: near (most similar), far (least), random."""
     order = np.lexsort((np.arange(len(max_sim)), -max_sim))  # most similar first, ties by index
@@ -108,14 +158,18 @@ def prune_sets(base: np.ndarray, tests: np.ndarray, reference: np.ndarray, seed:
 
 def prune(base: str, tests: list[str], reference: str, out: str, method: str = "aligned", seed: int = 0,
           labels: str | None = None, label_column: str = "label", id_column: str = "id",
-          force: bool = False, tol: float = TIE_TOLERANCE, progress: bool = True) -> dict:
+          force: bool = False, tol: float = TIE_TOLERANCE, progress: bool = True, engine=None) -> dict:
     """Write OUT/kept.parquet and OUT/removed.parquet (base ids, max similarity to the test sets) + report.json.
-    The base is streamed shard by shard (memory: one shard and the tests; per-item scalars)."""
+    The base is streamed shard by shard (memory: one shard and the tests; per-item scalars), one task per shard
+    on `engine` (EngineOptions: local, or Dask for a cluster; the same files either way)."""
     import pyarrow.parquet as pq
 
+    from clipcomp.engine import Engine, EngineOptions
     from clipcomp.io import atomic_output, atomic_write_json, check_output_path, prepare_output, read_table
 
     check_output_path(out)
+    engine = engine or EngineOptions()
+    engine.validate()
     if method not in ("aligned", *CONTROLS):
         raise ClipcompError(f"--method {method!r}: expected aligned, near, far or random")
     if not 0 <= tol < 1:
@@ -135,10 +189,9 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
     t_mat = np.concatenate([m for _, m in t_parts])
     bounds = np.cumsum([0] + [len(i) for i, _ in t_parts])
     slices = [slice(int(a), int(z)) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
-    from clipcomp.progress import track_shards
-
-    tau = thresholds(t_mat, track_shards(ref.shards(), ref.meta.get("n_items"), progress, "reference"))
-    res = aligned_pass(track_shards(b.shards(), b.meta.get("n_items"), progress, "prune"), t_mat, tau, slices, tol)
+    with Engine(engine) as eng:
+        tau = thresholds_set(t_mat, ref, eng, progress)
+        res = aligned_set(b, t_mat, tau, slices, tol, eng, progress)
     sets = {"aligned": res["aligned"], **controls(res["max_similarity"], int(res["aligned"].sum()), seed)}
     removed = sets[method]
     lab = None
@@ -155,7 +208,7 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
         writers = {True: pq.ParquetWriter(rem_tmp, schema), False: pq.ParquetWriter(kept_tmp, schema)}
         try:
             offset = 0
-            for ids, _ in b.shards():  # second pass: ids only, shard by shard
+            for ids in map(read_ids, b.files):  # second pass: ids only, shard by shard
                 sl = slice(offset, offset + len(ids))
                 ids_arr = np.array(ids, dtype=object)
                 for flag in (True, False):
@@ -196,7 +249,7 @@ def _write_split(e, keep: np.ndarray, out: str, names: tuple[str, str]) -> None:
         writers = {True: pq.ParquetWriter(a_tmp, schema), False: pq.ParquetWriter(b_tmp, schema)}
         try:
             offset = 0
-            for ids, _ in e.shards():
+            for ids in map(read_ids, e.files):
                 arr = np.array(ids, dtype=object)
                 m = keep[offset:offset + len(ids)]
                 for flag in (True, False):
@@ -287,63 +340,149 @@ def semdedup(vectors: np.ndarray, n_clusters: int, threshold: float, seed: int =
     return keep
 
 
+def sample_shard_task(task: tuple[str, np.ndarray], dim: int) -> np.ndarray:
+    """The k-means sample's rows of one shard (`task`: path, row positions inside it)."""
+    from clipcomp.similarity.embeddings import read_shard
+
+    path, rows = task
+    return np.ascontiguousarray(read_shard(path, dim, with_ids=False)[1][rows], np.float32)
+
+
+def assign_shard_task(path: str, dim: int, centroids: np.ndarray) -> dict:
+    """Nearest centroid of every row of one shard."""
+    from clipcomp.similarity.embeddings import read_shard
+
+    _, mat, normalized = read_shard(path, dim, with_ids=False)
+    a = _assign(mat, centroids) if len(centroids) > 1 else np.zeros(len(mat), np.int64)
+    return {"assign": a.astype(np.int32), "normalized": normalized}
+
+
+def scatter_shard_task(task: tuple[str, np.ndarray, np.ndarray, np.ndarray], dim: int, scratch: str) -> int:
+    """Writes one shard's rows into the cluster-ordered scratch file: `task` = (path, the rows' clusters, the
+    clusters present, where this shard's rows of each start in the file). Shards write disjoint regions, so the
+    file is the same whatever order the tasks run in."""
+    from clipcomp.similarity.embeddings import read_shard
+
+    path, assign, clusters, at = task
+    _, mat, _ = read_shard(path, dim, with_ids=False)
+    srt = np.argsort(assign, kind="stable")
+    rows = np.ascontiguousarray(mat[srt], np.float32)
+    _, first, cnt = np.unique(assign[srt], return_index=True, return_counts=True)
+    fd = os.open(scratch, os.O_WRONLY)
+    try:
+        for f0, m, row in zip(first.tolist(), cnt.tolist(), at.tolist(), strict=True):
+            os.pwrite(fd, rows[f0:f0 + m].tobytes(), int(row) * dim * 4)
+    finally:
+        os.close(fd)
+    return len(mat)
+
+
+def cluster_keep_task(task: tuple[np.ndarray, np.ndarray], dim: int, scratch: str, centroids: np.ndarray,
+                      threshold: float, order: str, block: int) -> np.ndarray:
+    """Keep-mask (slab order) of a run of whole clusters: `task` = (one row (cluster, slab start, slab end) per
+    cluster, the dataset index of each of the run's slab rows). Reads only its clusters from the scratch file."""
+    bounds, idx_all = task
+    lo = int(bounds[0, 1])
+    keep = np.zeros(int(bounds[-1, 2]) - lo, bool)
+    fd = os.open(scratch, os.O_RDONLY)
+    try:
+        for c, a, z in bounds.tolist():
+            xc = np.frombuffer(os.pread(fd, (z - a) * dim * 4, a * dim * 4), np.float32).reshape(z - a, dim)
+            idx = idx_all[a - lo:z - lo]
+            pos = _cluster_order(idx, xc, centroids[c], order)
+            part = np.empty(z - a, bool)
+            part[pos] = _cluster_keep(xc[pos], threshold, block)
+            keep[a - lo:z - lo] = part
+    finally:
+        os.close(fd)
+    return keep
+
+
+def _cluster_groups(starts: np.ndarray, target_rows: int) -> list[np.ndarray]:
+    """Consecutive non-empty clusters grouped into tasks of about `target_rows` slab rows each."""
+    groups, cur, rows = [], [], 0
+    for c in range(len(starts) - 1):
+        a, z = int(starts[c]), int(starts[c + 1])
+        if z == a:
+            continue
+        cur.append((c, a, z))
+        rows += z - a
+        if rows >= target_rows:
+            groups.append(np.array(cur, np.int64))
+            cur, rows = [], 0
+    if cur:
+        groups.append(np.array(cur, np.int64))
+    return groups
+
+
 def semdedup_shards(emb, n_clusters: int, threshold: float, seed: int = 0, niter: int = 20,
-                    order: str = "dataset", block: int = 2048, workdir: str | None = None) -> np.ndarray:
-    """`semdedup` on an embedding directory without holding it: pass 1 gathers the k-means sample, pass 2
-    assigns each shard to its cluster, pass 3 writes each shard's rows into a cluster-ordered scratch file
-    (positional writes); then each cluster is read back alone. Memory: one shard, one cluster and per-item
-    scalars; disk: one float32 copy of the vectors (in `workdir`, removed after). Same kept set as `semdedup`."""
+                    order: str = "dataset", block: int = 2048, workdir: str | None = None, engine=None,
+                    progress: bool = False) -> np.ndarray:
+    """`semdedup` on an embedding directory without holding it, in four passes of tasks on `engine` (local or a
+    Dask cluster; workdir must then be on a file system the workers share): the k-means sample's rows; each
+    shard's clusters; each shard's rows written into a cluster-ordered scratch file (disjoint positional writes);
+    then runs of whole clusters read back and deduplicated. Memory: one shard or one cluster run per worker, and
+    per-item scalars in the parent; disk: one float32 copy of the vectors (in `workdir`, removed after). Same kept
+    set as `semdedup`, whichever engine."""
+    import shutil
     import tempfile
+
+    from clipcomp.engine import Engine
+    from clipcomp.progress import progress_bar
 
     if order not in SEMDEDUP_ORDERS:
         raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
-    n, d = int(sum(pq_rows(f) for f in emb.files)), emb.dim
+    eng = engine or Engine()
+    sizes = [pq_rows(f) for f in emb.files]
+    offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    n, d = int(offsets[-1]), emb.dim
     k = max(1, min(n_clusters, n))
     want = kmeans_sample(n, k, seed)
-    parts, offset = [], 0
-    for _, mat in emb.shards():  # pass 1: the k-means sample
-        lo, hi = np.searchsorted(want, [offset, offset + len(mat)])
-        parts.append(np.asarray(mat[want[lo:hi] - offset], np.float32))
-        offset += len(mat)
-    cent = _centroids(np.concatenate(parts) if parts else np.zeros((0, d), np.float32), k, seed, niter)
+    cuts = np.searchsorted(want, offsets)
+    tasks = [(f, want[cuts[j]:cuts[j + 1]] - offsets[j]) for j, f in enumerate(emb.files)]
+    sample = eng.map_ordered(sample_shard_task, [t for t in tasks if len(t[1])], d)
+    cent = _centroids(np.concatenate(sample) if sample else np.zeros((0, d), np.float32), k, seed, niter)
+    del sample
+    with progress_bar(len(emb.files), "shards", enabled=progress, desc="dedup: assign") as bar:
+        def on_assign(r):
+            emb.normalized |= r["normalized"]
+            bar.update(1)
+
+        parts = eng.map_ordered(assign_shard_task, emb.files, d, eng.share(cent), on_done=on_assign)
+    assign = np.concatenate([p["assign"] for p in parts]) if parts else np.zeros(0, np.int32)
     del parts
-    assign = np.zeros(n, np.int32)
-    offset = 0
-    if k > 1:
-        for _, mat in emb.shards():  # pass 2: cluster of every item
-            assign[offset:offset + len(mat)] = _assign(mat, cent)
-            offset += len(mat)
     counts = np.bincount(assign, minlength=k)
     starts = np.r_[0, np.cumsum(counts)].astype(np.int64)
     keep = np.zeros(n, bool)
-    row_bytes = d * 4
-    with tempfile.TemporaryDirectory(prefix="semdedup-", dir=workdir) as tmp:
-        path = os.path.join(tmp, "by_cluster.f32")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            os.ftruncate(fd, n * row_bytes)
-            filled = starts[:-1].copy()
-            offset = 0
-            for _, mat in emb.shards():  # pass 3: rows to their cluster's slab, dataset order inside it
-                a = assign[offset:offset + len(mat)]
-                srt = np.argsort(a, kind="stable")
-                rows = np.ascontiguousarray(mat[srt], np.float32)
-                cl, first, cnt = np.unique(a[srt], return_index=True, return_counts=True)
-                for c, f0, m in zip(cl.tolist(), first.tolist(), cnt.tolist(), strict=True):
-                    os.pwrite(fd, rows[f0:f0 + m].tobytes(), int(filled[c]) * row_bytes)
-                    filled[c] += m
-                offset += len(mat)
-            order_idx = np.argsort(assign, kind="stable")  # item index of each slab row
-            for c in range(k):
-                a, z = int(starts[c]), int(starts[c + 1])
-                if z == a:
-                    continue
-                xc = np.frombuffer(os.pread(fd, (z - a) * row_bytes, a * row_bytes), np.float32).reshape(z - a, d)
-                idx = order_idx[a:z]
-                pos = _cluster_order(idx, xc, cent[c], order)
-                keep[idx[pos]] = _cluster_keep(xc[pos], threshold, block)
-        finally:
-            os.close(fd)
+    if n == 0:
+        return keep
+    filled = starts[:-1].copy()
+    scatter = []
+    for j, f in enumerate(emb.files):  # where each shard's rows of each cluster go (dataset order inside)
+        a = assign[offsets[j]:offsets[j + 1]]
+        cl, cnt = np.unique(a, return_counts=True)
+        scatter.append((f, a, cl, filled[cl].copy()))
+        filled[cl] += cnt
+    tmp = tempfile.mkdtemp(prefix="semdedup-", dir=workdir)
+    try:
+        scratch = os.path.join(tmp, "by_cluster.f32")
+        with open(scratch, "wb") as fh:
+            fh.truncate(n * d * 4)
+        with progress_bar(len(emb.files), "shards", enabled=progress, desc="dedup: group") as bar:
+            eng.map_ordered(scatter_shard_task, scatter, d, scratch, on_done=lambda _: bar.update(1))
+        del scatter
+        order_idx = np.argsort(assign, kind="stable")  # dataset index of each slab row
+        groups = _cluster_groups(starts, max(int(np.median(sizes)) if sizes else 1, 1))
+        shared_cent = eng.share(cent)
+        with progress_bar(n, "vectors", enabled=progress, desc="dedup: clusters") as bar:
+            done = eng.map(cluster_keep_task, [(g, order_idx[g[0, 1]:g[-1, 2]]) for g in groups], d, scratch,
+                           shared_cent, threshold, order, block)
+            for j, slab_keep in done:
+                lo, hi = int(groups[j][0, 1]), int(groups[j][-1, 2])
+                keep[order_idx[lo:hi]] = slab_keep
+                bar.update(hi - lo)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return keep
 
 
@@ -354,10 +493,15 @@ def pq_rows(path: str) -> int:
 
 
 def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, seed: int = 0,
-          force: bool = False, order: str = "dataset") -> dict:
+          force: bool = False, order: str = "dataset", engine=None, progress: bool = False) -> dict:
+    """SemDeDup of an embedding directory → OUT/kept.parquet, OUT/removed.parquet, report.json; streamed
+    (`semdedup_shards`), its tasks on `engine` (EngineOptions: local, or Dask; the same files either way)."""
+    from clipcomp.engine import Engine, EngineOptions
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
 
     check_output_path(out)
+    engine = engine or EngineOptions()
+    engine.validate()
     if order not in SEMDEDUP_ORDERS:
         raise ClipcompError(f"--order {order!r}: expected one of {', '.join(SEMDEDUP_ORDERS)}")
     if not -1 <= threshold <= 1:
@@ -366,7 +510,9 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
     prepare_output(out, "similarity dedup", {"emb": os.path.abspath(emb), "n_clusters": n_clusters,
                                              "threshold": threshold, "seed": seed, "order": order}, force=force,
                    markers=("kept.parquet",))
-    keep = semdedup_shards(e, n_clusters, threshold, seed, order=order, workdir=out)
+    with Engine(engine) as eng:
+        keep = semdedup_shards(e, n_clusters, threshold, seed, order=order, workdir=out, engine=eng,
+                               progress=progress)
     _write_split(e, keep, out, ("kept", "removed"))
     rep = {"n": int(keep.size), "n_kept": int(keep.sum()), "n_removed": int((~keep).sum()), "n_clusters": n_clusters,
            "threshold": threshold, "normalized_on_read": e.normalized}
