@@ -88,8 +88,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from clipcomp.engine import EngineOptions
     from clipcomp.negatives import NegativeOptions, generate_negatives
+    from clipcomp.procs import EngineOptions
     from clipcomp.similarity.embeddings import embed_to_files
     from clipcomp.similarity.knn import knn
     from clipcomp.similarity.prune import dedup, prune

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
-from clipcomp.engine import EngineOptions  # noqa: E402
 from clipcomp.errors import ClipcompError  # noqa: E402
+from clipcomp.procs import EngineOptions  # noqa: E402
 from clipcomp.similarity.embeddings import write_embeddings  # noqa: E402
 
 SAMPLE = Path(__file__).parent / "data" / "coco_sample"
@@ -80,7 +80,7 @@ def test_knn_prune_dedup_on_dask_write_the_local_files(tmp_path, cluster):
 
 
 def test_streamed_dedup_equals_in_memory_semdedup_on_dask(tmp_path, cluster):
-    from clipcomp.engine import Engine
+    from clipcomp.procs import Engine
     from clipcomp.similarity.embeddings import open_embeddings
     from clipcomp.similarity.prune import semdedup, semdedup_shards
 
@@ -121,7 +121,7 @@ def _vectors(path: Path) -> tuple[list, np.ndarray]:
 
 
 def test_embed_on_dask_same_ids_and_vectors_even_when_a_worker_dies(tmp_path, cluster, monkeypatch):
-    from clipcomp import engine as engine_mod
+    from clipcomp import procs as engine_mod
 
     caps = [a["caption"].strip() for a in json.loads((SAMPLE / "captions_val2017.json").read_text())["annotations"]]
     src = tmp_path / "caps.parquet"
@@ -174,7 +174,7 @@ def test_cli_engine_options(tmp_path, capsys):
 
 @pytest.mark.parametrize("stage", ["prune", "dedup", "knn"])
 def test_a_worker_killed_mid_run_leaves_identical_output(tmp_path, cluster, monkeypatch, stage):
-    from clipcomp import engine as engine_mod
+    from clipcomp import procs as engine_mod
     from clipcomp.similarity.knn import knn
     from clipcomp.similarity.prune import dedup, prune
 

@@ -34,7 +34,7 @@ def csv_list(value: str | None) -> list[str] | None:
 
 def engine_options(engine: str, scheduler: str | None, workers: int):
     """The EngineOptions of a command's --engine / --scheduler / --workers."""
-    from clipcomp.engine import EngineOptions
+    from clipcomp.procs import EngineOptions
 
     opts = EngineOptions(engine, scheduler, workers)
     opts.validate()

@@ -32,7 +32,7 @@ class Runner:
 
     def __enter__(self) -> Runner:
         if self.engine == "dask":
-            from clipcomp.engine import dask_client  # the one connection path of every stage
+            from clipcomp.procs import dask_client  # the one connection path of every stage
 
             self._client, self._cluster = dask_client(self.scheduler, self.workers)
         elif self.workers > 1:

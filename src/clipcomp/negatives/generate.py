@@ -67,7 +67,7 @@ class NegativeOptions:
     scheduler: str | None = None
 
     def validate(self) -> None:
-        from clipcomp.engine import EngineOptions
+        from clipcomp.procs import EngineOptions
 
         EngineOptions(self.engine, self.scheduler, self.workers).validate()
         bad = [t for t in self.types if t not in NEG_TYPES]
@@ -534,7 +534,7 @@ def _split_whole_files(tasks: list, parts_dir: str) -> list:
 
 def _map_tasks(tasks, opts: NegativeOptions, parts_dir: str, progress) -> list[dict]:
     if opts.engine == "dask":  # each task writes its own part files on the worker; results are small dicts
-        from clipcomp.engine import Engine, EngineOptions
+        from clipcomp.procs import Engine, EngineOptions
 
         with Engine(EngineOptions("dask", opts.scheduler, opts.workers)) as eng:
             return eng.map_ordered(_run_task, tasks, eng.share(opts), parts_dir, on_done=progress)

@@ -106,10 +106,10 @@ def embed_to_files(inp: str, out: str, model: str | None = "clipcomp-tiny", pret
     in this process (`engine` local, the default), or on a Dask cluster (EngineOptions engine="dask"), each
     worker loading the model once and writing its shards itself; a shard on disk is complete, so an interrupted
     or partly failed run resumes where it stopped."""
-    from clipcomp.engine import EngineOptions
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
     from clipcomp.models import ModelSpec
     from clipcomp.models.embed import make_embedder
+    from clipcomp.procs import EngineOptions
 
     check_output_path(out)
     engine = engine or EngineOptions()
@@ -192,7 +192,7 @@ def _embed_on_dask(items: Items, todo: list[int], out: str, spec, modality: str,
                    engine, n_todo: int, progress: bool) -> int | None:
     """The shards of `todo` as Dask tasks. Workers that declare a GPU resource (`dask worker --resources GPU=1`)
     get one task — one model — per GPU; `--device cuda` on a cluster without GPUs stops in one line."""
-    from clipcomp.engine import Engine
+    from clipcomp.procs import Engine
     from clipcomp.progress import progress_bar
 
     with Engine(engine) as eng:

@@ -104,7 +104,7 @@ def search_exact_set(queries: np.ndarray, base: EmbeddingSet, k: int, engine=Non
     """Exact top-k of every query over an embedding directory, one task per base shard on `engine` (local or
     Dask), merged exactly (similarity, then base index): (similarities, global indices, neighbour ids), each
     nq × k. Memory: one shard per worker plus the queries' top-k; the base is never gathered."""
-    from clipcomp.engine import Engine
+    from clipcomp.procs import Engine
     from clipcomp.progress import progress_bar
 
     tasks = list(zip(base.files, _shard_offsets(base.files), strict=True))
@@ -166,8 +166,8 @@ def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None
     """k nearest base vectors of every query → OUT/neighbors.parquet (query_id, rank, base_id, similarity).
     Exact search runs one task per base shard on `engine` (EngineOptions: local, or Dask for a cluster) and
     writes the same file either way; an approximate index is built on one machine (local only)."""
-    from clipcomp.engine import Engine, EngineOptions
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
+    from clipcomp.procs import Engine, EngineOptions
 
     check_output_path(out)
     if k < 1:

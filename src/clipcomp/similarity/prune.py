@@ -164,8 +164,8 @@ def prune(base: str, tests: list[str], reference: str, out: str, method: str = "
     on `engine` (EngineOptions: local, or Dask for a cluster; the same files either way)."""
     import pyarrow.parquet as pq
 
-    from clipcomp.engine import Engine, EngineOptions
     from clipcomp.io import atomic_output, atomic_write_json, check_output_path, prepare_output, read_table
+    from clipcomp.procs import Engine, EngineOptions
 
     check_output_path(out)
     engine = engine or EngineOptions()
@@ -427,7 +427,7 @@ def semdedup_shards(emb, n_clusters: int, threshold: float, seed: int = 0, niter
     import shutil
     import tempfile
 
-    from clipcomp.engine import Engine
+    from clipcomp.procs import Engine
     from clipcomp.progress import progress_bar
 
     if order not in SEMDEDUP_ORDERS:
@@ -496,8 +496,8 @@ def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, s
           force: bool = False, order: str = "dataset", engine=None, progress: bool = False) -> dict:
     """SemDeDup of an embedding directory → OUT/kept.parquet, OUT/removed.parquet, report.json; streamed
     (`semdedup_shards`), its tasks on `engine` (EngineOptions: local, or Dask; the same files either way)."""
-    from clipcomp.engine import Engine, EngineOptions
     from clipcomp.io import atomic_write_json, check_output_path, prepare_output
+    from clipcomp.procs import Engine, EngineOptions
 
     check_output_path(out)
     engine = engine or EngineOptions()
