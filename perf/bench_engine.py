@@ -72,7 +72,11 @@ class Cluster:
     def close(self) -> None:
         for p in (self.workers, self.scheduler):
             p.terminate()
-            p.wait(30)
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def same(a: str, b: str, names: list[str]) -> bool:
@@ -113,6 +117,9 @@ def main() -> None:
         ref = vectors(f"{tmp}/ref", 20_000, 512, args.shard, 4, centres)
         queries = vectors(f"{tmp}/queries", 10_000, 512, args.shard, 5, centres)
         cluster = Cluster(2, tmp)
+        import atexit
+
+        atexit.register(cluster.close)  # never leave a scheduler or workers behind
         dask = EngineOptions("dask", cluster.address)
         stages = {
             "embed": (lambda o, e: embed_to_files(table, o, "clipcomp-micro", modality="text", shard_size=2_000,
@@ -158,7 +165,6 @@ def main() -> None:
             rss[label] = cluster.scheduler_peak_mb()
         print(f"scheduler peak RSS after knn over {args.base:,} base vectors: {rss['1x']:.0f} MB; after "
               f"{4 * args.base:,}: {rss['4x']:.0f} MB", flush=True)
-        cluster.close()
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows, "scheduler_peak_mb": rss, "args": vars(args)},
                                                   indent=1))
