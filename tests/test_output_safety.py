@@ -98,3 +98,45 @@ def test_symlinked_output_to_an_input_is_refused(inputs, capsys):
     code, _, err = run_cli(["similarity", "dedup", str(inputs / "base"), "-o", str(link), "--force"], capsys)
     assert code == 2 and "is the input" in err
     assert digest(inputs / "base") == before
+
+
+@pytest.fixture()
+def coco(tmp_path):
+    """A copy of the bundled COCO sample (images, labels, captions, SugarCrepe items) to aim outputs at."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).parent / "data" / "coco_sample"
+    dst = tmp_path / "coco"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def more_commands(d):
+    """Commands that read files inside a folder: -o naming that folder (it contains the input) or the file."""
+    img = str(d / "images")
+    return [
+        ("embed", d / "images", ["embed", img, "--model", "clipcomp-micro"], [img, str(d)]),
+        ("eval zeroshot", d / "labels.csv", ["eval", "zeroshot", str(d / "labels.csv"), "--cache-dir", "none"],
+         [str(d), str(d / "labels.csv")]),
+        ("eval retrieval", d / "captions_val2017.json", ["eval", "retrieval", str(d / "captions_val2017.json"),
+                                                         "--images", img, "--cache-dir", "none"], [str(d), img]),
+        ("eval select", d / "sugarcrepe", ["eval", "select", str(d / "sugarcrepe"), "--images", img, "--cache-dir",
+                                           "none"], [str(d / "sugarcrepe"), str(d)]),
+        ("train", d / "captions_val2017.json", ["train", "--data", str(d / "captions_val2017.json"), "--images", img,
+                                                "--model", "clipcomp-micro", "--steps", "1"], [str(d), img]),
+    ]
+
+
+@pytest.mark.parametrize("name", ["embed", "eval zeroshot", "eval retrieval", "eval select", "train"])
+def test_commands_reading_files_never_write_over_them(coco, capsys, name):
+    for cmd, keep, argv, outs in more_commands(coco):
+        if cmd != name:
+            continue
+        before = digest(coco)
+        for out in outs:
+            code, _, err = run_cli([*argv, "-o", out, "--force"], capsys)
+            assert code == 2, (cmd, out, err)
+            assert len(err.strip().splitlines()) == 1 and "-o" in err, (cmd, err)
+        assert digest(coco) == before, f"{cmd}: an input changed"
+        assert keep.exists()
