@@ -1,7 +1,8 @@
 """Local vs Dask for every heavy stage, in the same run, on this machine: wall time at equal cores (local: one
 process, 2 threads; Dask: a scheduler and 2 single-thread worker processes started as `dask scheduler` /
 `dask worker`, as on a cluster), identical outputs, and the scheduler process's peak RSS at two input sizes
-(it should be flat: tasks carry paths, never data).
+(it should be flat: tasks carry paths, never data); and the scaling from 1 to 2 Dask workers.
+Local runs use the same 2 cores (2 threads; negatives: a pool of 2 processes).
 
     python perf/bench_engine.py [--captions 20000] [--base 200000] [--repeats 2]
 
@@ -116,11 +117,14 @@ def main() -> None:
         tests = vectors(f"{tmp}/tests", 2_000, 512, args.shard, 3, centres)
         ref = vectors(f"{tmp}/ref", 20_000, 512, args.shard, 4, centres)
         queries = vectors(f"{tmp}/queries", 10_000, 512, args.shard, 5, centres)
-        cluster = Cluster(2, tmp)
         import atexit
 
+        cluster = Cluster(2, tmp + "/c2")
         atexit.register(cluster.close)  # never leave a scheduler or workers behind
+        one = Cluster(1, tmp + "/c1")
+        atexit.register(one.close)
         dask = EngineOptions("dask", cluster.address)
+        dask1 = EngineOptions("dask", one.address)
         stages = {
             "embed": (lambda o, e: embed_to_files(table, o, "clipcomp-micro", modality="text", shard_size=2_000,
                                                   batch_size=256, device="cpu", cache_dir=None, progress=False,
@@ -128,7 +132,7 @@ def main() -> None:
             "negatives generate": (lambda o, e: generate_negatives(
                 [caps], o, NegativeOptions(types=("replace-obj", "replace-att", "swap-att"),
                                            engine=e.engine if e else "local",
-                                           scheduler=e.scheduler if e else None, workers=1 if e is None else 2),
+                                           scheduler=e.scheduler if e else None, workers=2),
                 progress=False), ["negatives.parquet", "unperturbable.parquet"]),
             "similarity knn": (lambda o, e: knn(queries, base, o, k=10, progress=False, engine=e),
                                ["neighbors.parquet"]),
@@ -138,11 +142,12 @@ def main() -> None:
                                  ["kept.parquet", "removed.parquet", "report.json"]),
         }
         rows = []
-        print(f"{'stage':20s} {'local s':>9s} {'dask s':>9s} {'dask/local':>10s}  identical", flush=True)
+        print(f"{'stage':20s} {'local s':>9s} {'dask×1 s':>9s} {'dask×2 s':>9s} {'dask/local':>10s} "
+              f"{'speed-up 1→2':>12s}  identical", flush=True)
         for name, (fn, files) in stages.items():
-            times = {"local": [], "dask": []}
-            for r in range(args.repeats):  # interleaved: local, dask, local, dask
-                for tag, eng in (("local", None), ("dask", dask)):
+            times = {"local": [], "dask": [], "dask1": []}
+            for r in range(args.repeats):  # interleaved: local, dask ×2, dask ×1, local, …
+                for tag, eng in (("local", None), ("dask", dask), ("dask1", dask1)):
                     out = f"{tmp}/{name.replace(' ', '_')}-{tag}-{r}"
                     t0 = time.perf_counter()
                     fn(out, eng)
@@ -156,9 +161,10 @@ def main() -> None:
                 ident = f"ids equal {ia == ib}, max |Δ| {np.abs(xa - xb).max():.1e}"
             else:
                 ident = "bytes equal" if same(a, b, files) else "DIFFERENT"
-            lo, da = min(times["local"]), min(times["dask"])
-            rows.append({"stage": name, "local_s": lo, "dask_s": da, "ratio": da / lo, "identical": ident})
-            print(f"{name:20s} {lo:9.1f} {da:9.1f} {da / lo:10.2f}  {ident}", flush=True)
+            lo, da, d1 = min(times["local"]), min(times["dask"]), min(times["dask1"])
+            rows.append({"stage": name, "local_s": lo, "dask_s": da, "dask1_s": d1, "ratio": da / lo,
+                         "speedup_1_to_2": d1 / da, "identical": ident, "all_times": times})
+            print(f"{name:20s} {lo:9.1f} {d1:9.1f} {da:9.1f} {da / lo:10.2f} {d1 / da:12.2f}  {ident}", flush=True)
         rss = {}
         for label, emb in (("1x", base), ("4x", big)):
             knn(queries, emb, f"{tmp}/rss-{label}", k=10, progress=False, engine=dask)
