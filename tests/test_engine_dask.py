@@ -211,3 +211,16 @@ def test_a_worker_killed_mid_run_leaves_identical_output(tmp_path, cluster, monk
     assert seen  # a worker died while tasks were left
     names = ["neighbors.parquet"] if stage == "knn" else ["kept.parquet", "removed.parquet", "report.json"]
     _same_files(local, dask_out, names)
+
+
+def test_gpu_requested_where_none_exists_is_one_line(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from conftest import run_cli
+
+    code, _, err = run_cli(["embed", str(SAMPLE / "images"), "-o", str(tmp_path / "e"), "--model", "clipcomp-micro",
+                            "--device", "cuda", "--engine", "dask", "--workers", "1"], capsys)
+    assert code == 2 and "cuda" in err.lower() and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e" / "meta.json").exists()
