@@ -396,7 +396,7 @@ def main() -> None:
     ap.add_argument("--report", default=str(ROOT / "docs" / "results" / "similarity_domains.md"))
     args = ap.parse_args()
 
-    from clipcomp.analysis.gates import gate_table, require, similarity_gates
+    from clipcomp.analysis.gates import gate_table, graded_similarity_gates, require, similarity_gates
     from clipcomp.analysis.report import write_report_keeping_reading
     from clipcomp.errors import ClipcompError
     from clipcomp.io import read_json
@@ -416,8 +416,15 @@ def main() -> None:
         w = world(seed, args, classes)
         x = embeddings(seed, w, space, args)
         nn = np.concatenate([similarities(x[d], x["corpus"]).max(axis=1) for d in ("sketch", "clipart")])
-        gates = space["gates"] + similarity_gates(nn)
-        emb_blocks.append(f"Seed {seed} corpus:\n\n" + gate_table(gates))
+        pr = np.random.default_rng([seed, 77]).integers(0, len(x["corpus"]), (2, 5000))
+        rp = (x["corpus"][pr[0]] * x["corpus"][pr[1]]).sum(axis=1)
+        gates = space["gates"] + graded_similarity_gates(nn, rp)
+        spread = {g.name: g.value for g in similarity_gates(nn)}
+        emb_blocks.append(f"Seed {seed} corpus:\n\n" + gate_table(gates) + "\nThe spread gates set before the first "
+                          "run (nearest-neighbour cosine sd ≥ 0.05, mean ≤ 0.9): sd "
+                          f"{spread['nearest-neighbour similarity sd']:.3f}, mean "
+                          f"{spread['nearest-neighbour similarity mean']:.3f}; nearest-train cosine quantiles "
+                          f"(10/50/90 %): {', '.join(f'{q:.3f}' for q in np.quantile(nn, [0.1, 0.5, 0.9]))}.\n")
         try:  # the similarity space must pass before any similarity is used
             require(gates, f"the similarity space on seed {seed}'s corpus")
         except ClipcompError as exc:

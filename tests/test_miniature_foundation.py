@@ -107,6 +107,18 @@ def test_gates_on_constructed_predictions():
     for bad in ({"min_accuracy": 1.5}, {"max_collapse": -0.1}, {"min_nn_sd": float("nan")}):
         with pytest.raises(ClipcompError, match="must be in \\[0, 1\\]"):
             GateSettings(**bad)
+    # graded similarity: a dense corpus (nearest cosines near 1, small sd) passes when distances are graded and
+    # random pairs are far apart; a collapsed space (random pairs near 1) or flat distances fail
+    from clipcomp.analysis.gates import graded_similarity_gates
+
+    dense = 1 - np.geomspace(1e-3, 5e-2, 1000)  # nearest-train distances over a 50× range
+    ok = graded_similarity_gates(dense, np.full(500, 0.1))
+    assert all(x.passed for x in ok) and ok[1].value == pytest.approx(
+        np.quantile(1 - dense, 0.9) / np.quantile(1 - dense, 0.1))
+    flat = graded_similarity_gates(np.full(1000, 0.9), np.full(500, 0.95))
+    assert [x.passed for x in flat] == [False, False]
+    with pytest.raises(ClipcompError, match="min-nn-distance-ratio"):
+        GateSettings(min_nn_distance_ratio=0.5)
 
 
 def test_base_model_is_trained_once_gated_and_reused(tmp_path, capsys):

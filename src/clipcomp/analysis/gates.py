@@ -7,7 +7,11 @@ One function, `check_gates`, used by every experiment and by the pretrained stan
 - no collapse — in every test domain the model was trained on, the most frequent prediction is < `max_collapse`
   (default 0.5) of the items;
 - similarity spread (similarity work only, when nearest-neighbour similarities are given) — their standard
-  deviation ≥ `min_nn_sd` (0.05) and their mean ≤ `max_nn_mean` (0.9), i.e. not a collapsed embedding space.
+  deviation ≥ `min_nn_sd` (0.05) and their mean ≤ `max_nn_mean` (0.9), i.e. not a collapsed embedding space;
+- graded similarity (`graded_similarity_gates`, scale-free): random corpus pairs have mean cosine ≤
+  `max_random_pair` (0.5: the space is not collapsed) and the test items' nearest-train *distances* (1 − cos) span
+  a range — their 90th percentile ≥ `min_nn_distance_ratio` (3) × their 10th — so "more similar" ranks items even
+  where a dense corpus puts every nearest neighbour close (cosines near 1 with a small sd).
 
 `gate_table(gates)` is the Markdown table that heads every report; `require(gates)` stops an experiment on the
 first failed gate with one line naming the gate and by how much it missed.
@@ -30,9 +34,14 @@ class GateSettings:
     max_collapse: float = 0.5
     min_nn_sd: float = 0.05
     max_nn_mean: float = 0.9
+    max_random_pair: float = 0.5
+    min_nn_distance_ratio: float = 3.0
 
     def __post_init__(self) -> None:
-        for name in ("min_accuracy", "max_collapse", "min_nn_sd", "max_nn_mean"):
+        if not (isinstance(self.min_nn_distance_ratio, (int, float)) and math.isfinite(self.min_nn_distance_ratio)
+                and self.min_nn_distance_ratio >= 1):
+            raise ClipcompError(f"gate threshold min-nn-distance-ratio = {self.min_nn_distance_ratio!r}: must be ≥ 1")
+        for name in ("min_accuracy", "max_collapse", "min_nn_sd", "max_nn_mean", "max_random_pair"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
                 raise ClipcompError(f"gate threshold {name.replace('_', '-')} = {v!r}: must be in [0, 1]")
@@ -98,6 +107,25 @@ def similarity_gates(nn_similarity: np.ndarray, settings: GateSettings | None = 
                  _ok(sd, s.min_nn_sd, ">=")),
             Gate("nearest-neighbour similarity mean", "test", mean, s.max_nn_mean, "<=", int(v.size),
                  _ok(mean, s.max_nn_mean, "<="))]
+
+
+def graded_similarity_gates(nn_similarity: np.ndarray, random_pair_similarity: np.ndarray,
+                            settings: GateSettings | None = None) -> list[Gate]:
+    """Scale-free similarity gates: the space is not collapsed (random pairs' mean cosine ≤ max_random_pair) and
+    nearest-train distances are graded (q90 / q10 of 1 − cos ≥ min_nn_distance_ratio; q10 floored at 1e-4)."""
+    s = settings or GateSettings()
+    rp = np.asarray(random_pair_similarity, np.float64)
+    dist = 1.0 - np.asarray(nn_similarity, np.float64)
+    rp_mean = float(rp.mean()) if rp.size else float("nan")
+    if dist.size:
+        q10, q90 = np.quantile(dist, [0.1, 0.9])
+        ratio = float(q90 / max(float(q10), 1e-4))
+    else:
+        ratio = float("nan")
+    return [Gate("no collapse (random-pair cosine mean)", "corpus", rp_mean, s.max_random_pair, "<=", int(rp.size),
+                 _ok(rp_mean, s.max_random_pair, "<=")),
+            Gate("graded nearest-train distance (q90 / q10)", "test", ratio, s.min_nn_distance_ratio, ">=",
+                 int(dist.size), _ok(ratio, s.min_nn_distance_ratio, ">="))]
 
 
 def accuracy_by_domain(predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
