@@ -35,6 +35,18 @@ def cluster():
     c.close()
 
 
+@pytest.fixture()
+def fresh_cluster():
+    """A cluster of its own for a test that kills a worker (no waiting on a restart shared with other tests)."""
+    from dask.distributed import Client, LocalCluster
+
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(c)
+    yield c.scheduler_address, client
+    client.close()
+    c.close()
+
+
 def _dask(cluster) -> EngineOptions:
     return EngineOptions("dask", cluster[0])
 
@@ -120,7 +132,7 @@ def _vectors(path: Path) -> tuple[list, np.ndarray]:
         np.float32)
 
 
-def test_embed_on_dask_same_ids_and_vectors_even_when_a_worker_dies(tmp_path, cluster, monkeypatch):
+def test_embed_on_dask_same_ids_and_vectors_even_when_a_worker_dies(tmp_path, fresh_cluster, monkeypatch):
     from clipcomp import procs as engine_mod
 
     caps = [a["caption"].strip() for a in json.loads((SAMPLE / "captions_val2017.json").read_text())["annotations"]]
@@ -128,6 +140,7 @@ def test_embed_on_dask_same_ids_and_vectors_even_when_a_worker_dies(tmp_path, cl
     pq.write_table(pa.table({"id": [f"c{i}" for i in range(len(caps))], "caption": caps}), str(src))
     local = _embed(tmp_path, "local", None, src)
     ids, vec = _vectors(local)
+    cluster = fresh_cluster
     client = cluster[1]
     victim = next(iter(client.run(os.getpid).values()))
     original, killed = engine_mod.Engine.map, []
@@ -143,7 +156,6 @@ def test_embed_on_dask_same_ids_and_vectors_even_when_a_worker_dies(tmp_path, cl
     out = _embed(tmp_path, "dask", _dask(cluster), src)
     n_shards = json.loads((out / "meta.json").read_text())["n_shards"]
     assert killed and killed[0] < n_shards  # killed mid-run, with shards still to do
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
     d_ids, d_vec = _vectors(out)
     assert d_ids == ids
     np.testing.assert_allclose(d_vec, vec, atol=2e-3)  # float16 storage; CPU thread counts differ
@@ -173,7 +185,7 @@ def test_cli_engine_options(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("stage", ["prune", "dedup", "knn"])
-def test_a_worker_killed_mid_run_leaves_identical_output(tmp_path, cluster, monkeypatch, stage):
+def test_a_worker_killed_mid_run_leaves_identical_output(tmp_path, fresh_cluster, monkeypatch, stage):
     from clipcomp import procs as engine_mod
     from clipcomp.similarity.knn import knn
     from clipcomp.similarity.prune import dedup, prune
@@ -193,8 +205,8 @@ def test_a_worker_killed_mid_run_leaves_identical_output(tmp_path, cluster, monk
         return out
 
     local = run("local", None)
+    cluster = fresh_cluster
     client = cluster[1]
-    client.wait_for_workers(2, timeout=60)
     victim = next(iter(client.run(os.getpid).values()))
     original, seen = engine_mod.Engine.map, []
 
