@@ -48,6 +48,12 @@ def vectors(n: int, dim: int, rng, centres, weights, dup: float = 0.0) -> np.nda
 
 
 def peak_gib() -> float:
+    """This process's own peak RSS: VmHWM of its address space. (getrusage's ru_maxrss survives exec on Linux, so
+    a child started by the data-generating parent would report the parent's peak.)"""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
