@@ -45,6 +45,7 @@ class Cluster:
 
     def __init__(self, workers: int, tmp: str) -> None:
         dask = shutil.which("dask", path=os.path.dirname(sys.executable)) or "dask"
+        os.makedirs(tmp, exist_ok=True)
         self.file = os.path.join(tmp, "scheduler.json")
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.scheduler = subprocess.Popen([dask, "scheduler", "--scheduler-file", self.file, "--port", "0",
