@@ -23,9 +23,8 @@ from clipcomp.similarity.embeddings import write_embeddings  # noqa: E402
 SAMPLE = Path(__file__).parent / "data" / "coco_sample"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """One LocalCluster of 2 single-thread worker processes for the module (the --scheduler path)."""
+def _local_cluster():
+    """A LocalCluster of 2 single-thread worker processes; yields (scheduler address, client)."""
     from dask.distributed import Client, LocalCluster
 
     c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -33,18 +32,18 @@ def cluster():
     yield c.scheduler_address, client
     client.close()
     c.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One cluster for the module (the --scheduler path)."""
+    yield from _local_cluster()
 
 
 @pytest.fixture()
 def fresh_cluster():
     """A cluster of its own for a test that kills a worker (no waiting on a restart shared with other tests)."""
-    from dask.distributed import Client, LocalCluster
-
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(c)
-    yield c.scheduler_address, client
-    client.close()
-    c.close()
+    yield from _local_cluster()
 
 
 def _dask(cluster) -> EngineOptions:
