@@ -267,6 +267,11 @@ def read_shard(path: str, dim: int, with_ids: bool = True) -> tuple[list[str] | 
     return (t.column("id").to_pylist() if with_ids else None), mat, normalized
 
 
+def pq_rows(path: str) -> int:
+    """Rows of one shard file, from its Parquet footer (no data read)."""
+    return pq.ParquetFile(path).metadata.num_rows
+
+
 def read_ids(path: str) -> list[str]:
     """The ids of one shard file (no vectors read)."""
     try:

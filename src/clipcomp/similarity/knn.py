@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
 from clipcomp.io import write_parquet
-from clipcomp.similarity.embeddings import EmbeddingSet, open_embeddings
+from clipcomp.similarity.embeddings import EmbeddingSet, open_embeddings, pq_rows
 
 
 def check_compatible(a: EmbeddingSet, b: EmbeddingSet) -> None:
@@ -75,9 +75,7 @@ def search_exact(queries: np.ndarray, base_shards, k: int) -> tuple[np.ndarray, 
 
 def _shard_offsets(files: list[str]) -> list[int]:
     """Global row index of each shard's first row (from the Parquet footers; no data read)."""
-    import pyarrow.parquet as pq
-
-    sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    sizes = [pq_rows(f) for f in files]
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64).tolist() if sizes else []
 
 
@@ -207,12 +205,6 @@ def knn(queries: str, base: str, out: str, k: int = 10, index: str | None = None
     write_parquet(table, os.path.join(out, "neighbors.parquet"))
     atomic_write_json(os.path.join(out, "meta.json"), info)
     return info
-
-
-def pq_rows(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def nearest_similarity(queries: np.ndarray, base_shards) -> np.ndarray:

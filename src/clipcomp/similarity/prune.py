@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from clipcomp.errors import ClipcompError
-from clipcomp.similarity.embeddings import open_embeddings, read_ids
+from clipcomp.similarity.embeddings import open_embeddings, pq_rows, read_ids
 from clipcomp.similarity.knn import check_compatible
 
 CONTROLS = ("near", "far", "random")
@@ -484,12 +484,6 @@ def semdedup_shards(emb, n_clusters: int, threshold: float, seed: int = 0, niter
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return keep
-
-
-def pq_rows(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def dedup(emb: str, out: str, n_clusters: int = 100, threshold: float = 0.876, seed: int = 0,
