@@ -7,8 +7,29 @@ import os
 from clipcomp.errors import ClipcompError
 
 
-def run_check(negatives: str, stats: str | None = None, corpus: str | None = None, out: str | None = None) -> dict:
+def _settings(path: str) -> dict:
+    """The generating run's settings (meta.json beside negatives.parquet), when there is one."""
+    import json
+
+    meta = os.path.join(os.path.dirname(path), "meta.json")
+    if not os.path.isfile(meta):
+        return {}
+    try:
+        with open(meta, encoding="utf-8") as f:
+            return json.load(f).get("settings", {}) or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def run_check(negatives: str, stats: str | None = None, corpus: str | None = None, out: str | None = None,
+              lexicon: str | None = None, frame_words: list[str] | None = None) -> dict:
+    """Validity (frame / type / synonym / articles, per type) and the blind-text check of a negatives table.
+    The lexicon and frame words default to those the negatives were generated with (their meta.json)."""
     import pyarrow.parquet as pq
+
+    from clipcomp.negatives.generate import FRAME_WORDS, load_lexicon
+    from clipcomp.negatives.types import TypedLexicon
+    from clipcomp.negatives.validity import validity_report
 
     from clipcomp.io import atomic_write_json, check_input_file, guard_output
     from clipcomp.negatives.blind import blind_check
@@ -39,7 +60,18 @@ def run_check(negatives: str, stats: str | None = None, corpus: str | None = Non
         for task in plan_tasks([corpus]).tasks:
             for arr in iter_texts(task, ReadTally()):
                 texts.extend(t for t in arr.to_pylist() if t)
+    settings = _settings(path)
+    if lexicon is not None:
+        lex = load_lexicon(lexicon)
+    elif isinstance(settings.get("lexicon"), dict):
+        lex = TypedLexicon(settings["lexicon"]["types"], source=settings["lexicon"].get("source", "meta.json"))
+    else:
+        lex = None
+    frames = frame_words if frame_words is not None else settings.get("frame_words", list(FRAME_WORDS))
     report = blind_check(table, st, texts)
+    if {"start", "original", "replacement"} <= set(table.column_names):
+        report["validity"] = validity_report(table, lex, frames, settings.get("frame_share", 0.5),
+                                             lexicon_only=bool(settings.get("lexicon_only")) and lex is not None)
     if out:
         atomic_write_json(out, report)
     return report

@@ -28,6 +28,7 @@ from clipcomp.io import atomic_output, atomic_write_json
 from clipcomp.negatives.language import is_english
 from clipcomp.negatives.parse import ParsedCaption, Span, parse
 from clipcomp.negatives.replace import ATTRIBUTE_WORDS, article_fix, inflect, wordnet_candidates
+from clipcomp.negatives.types import BUILTIN, TypedLexicon, WordTypes, article_for, synonyms
 
 NEG_TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att")
 RANKS = ("concreteness", "random", "least-concrete")
@@ -44,7 +45,25 @@ SCHEMA = pa.schema([("row", pa.int64()), ("caption", pa.string()), ("negative", 
                     ("concreteness_original", pa.float64()), ("concreteness_replacement", pa.float64()),
                     ("concreteness_delta", pa.float64()), ("concreteness_norm", pa.float64()),
                     ("n_candidates", pa.int32())])
-FORMAT_VERSION = 2  # 2: non-English captions skipped; unperturbable.parquet has a reason column
+FORMAT_VERSION = 3  # 3: typed replacements, no synonyms, articles agree in every type
+
+
+def load_lexicon(lexicon) -> TypedLexicon | None:
+    """A TypedLexicon from a path (JSON/YAML/TSV), a mapping type → words, or one already built."""
+    if lexicon is None or isinstance(lexicon, TypedLexicon):
+        return lexicon
+    if isinstance(lexicon, dict):
+        return TypedLexicon(dict(lexicon), source="lexicon")
+    return _lexicon_file(str(lexicon))
+
+
+_LEXICONS: dict[str, TypedLexicon] = {}
+
+
+def _lexicon_file(path: str) -> TypedLexicon:
+    if path not in _LEXICONS:
+        _LEXICONS[path] = TypedLexicon.load(path)
+    return _LEXICONS[path]
 
 
 @dataclass
@@ -54,7 +73,7 @@ class NegativeOptions:
     scale: str = "raw"  # raw ratings (the paper speaks of psycholinguistic scores as such); pos-percentile: option
     per_caption: int = 1
     frame_words: tuple[str, ...] = FRAME_WORDS
-    frame_share: float = 0.5  # a lemma in at least this share of a task's captions is a frame word too
+    frame_share: float = 0.5  # a lemma in more than this share of a task's captions is a frame word too
     stats: str | None = None  # ConceptStats directory: plausibility-matched replacements
     candidates: str = "auto"  # wordnet | stats (the corpus's concepts of the same part of speech) | both | auto
     seed: int = 0
@@ -65,11 +84,17 @@ class NegativeOptions:
     force: bool = False
     engine: str = "local"  # local: a process pool of `workers`; dask: a LocalCluster of `workers`, or `scheduler`
     scheduler: str | None = None
+    # typed lexicon (a file, or a mapping type → words): its words are replaced only by words of their own type
+    lexicon: str | dict | None = None
+    lexicon_only: bool = False  # a closed world (a synthetic one): words outside the lexicon are never changed
 
     def validate(self) -> None:
         from clipcomp.procs import EngineOptions
 
         EngineOptions(self.engine, self.scheduler, self.workers).validate()
+        load_lexicon(self.lexicon)  # a word in two types, an unreadable file: one line naming the file
+        if self.lexicon_only and self.lexicon is None:
+            raise ClipcompError("--lexicon-only needs --lexicon FILE (the closed world's typed words)")
         bad = [t for t in self.types if t not in NEG_TYPES]
         if bad or not self.types:
             raise ClipcompError(f"unknown --types {', '.join(bad) or '(none)'} "
@@ -111,9 +136,12 @@ class Planter:
         self.opts = opts
         self.conc = conc or Concreteness()
         self.stats = stats
+        self.lexicon = load_lexicon(opts.lexicon)
+        self.types = WordTypes(self.lexicon, closed=opts.lexicon_only)
 
     # ---------------------------------------------------------------------------------- replacements
-    def _choose(self, options: tuple[str, ...], original: str, context: list[str], rng) -> str | None:
+    def _choose(self, options: tuple[str, ...], original: str, context: list[str], rng,
+                declared: bool = False) -> str | None:
         """One replacement: with ConceptStats, the one whose mean PMI with the caption's other concepts is
         closest to the original's (a text-only model then cannot tell them apart); else a random rated one."""
         if not options:
@@ -132,6 +160,8 @@ class Planter:
                           if (m := mean_pmi(w)) is not None]
                 if scored:
                     return min(scored)[2]
+        if declared:  # a lexicon's words of the type: any of them, uniformly
+            return options[int(rng.integers(0, len(options)))]
         rated = [w for w in options if self.conc.raw(w) is not None] or list(options)
         return rated[int(rng.integers(0, min(len(rated), 8)))]
 
@@ -139,9 +169,24 @@ class Planter:
         raw = self.conc.raw(span.text.lower(), span.lemma)
         return raw, self.conc.normalized(raw, span.pos)
 
-    def _options(self, span: Span) -> tuple[str, ...]:
-        """Replacement words: WordNet's; the corpus's concepts of the same part of speech (`stats`); WordNet's
-        that the corpus knows, else the corpus's (`both`); `auto` = WordNet, the corpus's when WordNet has none."""
+    def _options(self, span: Span) -> tuple[tuple[str, ...], bool]:
+        """Replacement words of the span's semantic type (`types.WordTypes`), never a synonym of it: a typed
+        lexicon's words of that type (the user's, or the built-in attribute lexicon); otherwise WordNet's /
+        the corpus's candidates (below) that share the type. Returns (words, declared-by-a-lexicon)."""
+        typ = self.types.of(span.lemma, span.pos)
+        if typ is None:
+            return (), False
+        declared = self.types.lexicon_words(typ)
+        base = tuple(w for w in declared if " " not in w) if declared is not None else self._untyped_options(span)
+        out = tuple(w for w in base if w != span.lemma and (declared is not None
+                                                            or self.types.same(self.types.of(w, span.pos), typ))
+                    and not synonyms(span.lemma, w, span.pos))
+        return out, declared is not None
+
+    def _untyped_options(self, span: Span) -> tuple[str, ...]:
+        """Candidates before the type filter: WordNet's; the corpus's concepts of the same part of speech
+        (`stats`); WordNet's that the corpus knows, else the corpus's (`both`); `auto` = WordNet, the corpus's
+        when WordNet has none."""
         mode = self.opts.candidates
         if mode == "auto":
             mode = "wordnet" if self.stats is None else "auto"
@@ -158,9 +203,10 @@ class Planter:
     def _replace(self, pc: ParsedCaption, span: Span, word: str, context, rng) -> Candidate | None:
         present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
         frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
-        options = tuple(o for o in self._options(span) if o not in frame)
+        words, declared = self._options(span)
+        options = tuple(o for o in words if o not in frame)
         # a word the caption already holds would make a degenerate negative ("a large large cube")
-        chosen = self._choose(tuple(o for o in options if o not in present), span.lemma, context, rng)
+        chosen = self._choose(tuple(o for o in options if o not in present), span.lemma, context, rng, declared)
         if chosen is None:
             return None
         new = inflect(chosen, span) if span.pos in ("NOUN", "VERB", "ADJ") else \
@@ -187,7 +233,7 @@ class Planter:
             for lemma in {sp.lemma for sp in pc.spans}:
                 df[lemma] = df.get(lemma, 0) + 1
         if len(parsed) >= FRAME_MIN_CAPTIONS:  # a share of a handful of captions says nothing
-            common = {w for w, n in df.items() if n / len(parsed) >= self.opts.frame_share}
+            common = {w for w, n in df.items() if n / len(parsed) > self.opts.frame_share}
             self.frame = frozenset(set(self.opts.frame_words) | common)
         else:
             self.frame = frozenset(self.opts.frame_words)
@@ -220,7 +266,7 @@ class Planter:
         if neg_type.startswith("replace-"):
             kind = {"replace-obj": "object", "replace-att": "attribute", "replace-rel": "relation"}[neg_type]
             for span in pc.of_kind(kind):
-                if self.is_frame(span):
+                if self.is_frame(span) or (span.pos == "ADP" and _fixed_preposition(pc, span)):
                     continue
                 cand = self._replace(pc, span, span.lemma, context, rng)
                 if cand is not None:
@@ -234,37 +280,45 @@ class Planter:
                         continue
                     # swap-att: attributes of two different things ("white cup, black table"), not two attributes
                     # of one ("small green"); swap-obj: two heads, not a noun and its own modifier
-                    if pos == "ADJ" and (a.head == b.head or not (
-                            b.lemma in wordnet_candidates(a.lemma, "ADJ")
-                            or a.lemma in wordnet_candidates(b.lemma, "ADJ"))):
-                        continue  # and interchangeable ones: "red"/"blue", "large"/"small", not "small"/"blue"
-                    if pos == "NOUN" and (a.head == b.index or b.head == a.index):
-                        continue
+                    ta, tb = self.types.of(a.lemma, a.pos), self.types.of(b.lemma, b.pos)
+                    if pos == "ADJ" and (a.head == b.head or not self.types.same(ta, tb)):
+                        continue  # and of one type: "red"/"blue", "large"/"small", not "small"/"blue"
+                    if pos == "NOUN" and (a.head == b.index or b.head == a.index or ta is None or tb is None
+                                          or a.tag != b.tag):
+                        continue  # and of one number: "a dog and two cats" → "a cats and two dog" is no caption
+                    if synonyms(a.lemma, b.lemma, pos):
+                        continue  # "a big dog and a large cat" swapped says the same thing
                     text = b.text + pc.text[a.end:b.start] + a.text
                     if a.text[:1].isupper() != b.text[:1].isupper():  # keep the sentence's capital in place
                         first, second = b.text, a.text
                         if a.text[:1].isupper():
                             first, second = b.text[:1].upper() + b.text[1:], a.text[:1].lower() + a.text[1:]
                         text = first + pc.text[a.end:b.start] + second
+                    start, text = article_fix(pc.text, a, pc.tokens, text)
                     ca, na = self._norm(a)
                     cb, nb = self._norm(b)
                     norm = float(np.mean([v for v in (na, nb) if v is not None])) if (na or nb) is not None \
                         and any(v is not None for v in (na, nb)) else None
                     raw = float(np.mean([v for v in (ca, cb) if v is not None])) if any(
                         v is not None for v in (ca, cb)) else None
-                    out.append(Candidate(a.start, b.end, pc.text[a.start:b.end], text, pos, raw, raw, norm))
+                    out.append(Candidate(start, b.end, pc.text[start:b.end], text, pos, raw, raw, norm))
         elif neg_type == "add-att":
             modified = {s.head for s in pc.spans if s.pos == "ADJ"}
             for span in pc.of_kind("object"):
                 if span.index in modified or self.is_frame(span):
                     continue
                 pool = ATTRIBUTE_WORDS
+                if self.lexicon is not None:  # the lexicon's attribute words (those of a built-in dimension)
+                    pool = [w for w in self.lexicon.word_type if w in BUILTIN.word_type] or ATTRIBUTE_WORDS
                 if self.opts.candidates == "stats" and self.stats is not None:
                     from clipcomp.negatives.wordnet import index_words
 
                     adjs = index_words("adj")
                     pool = tuple(c for c in self.stats.concepts if c in adjs and c.isalpha()) or ATTRIBUTE_WORDS
-                adj = self._choose(tuple(pool), "", [], rng)
+                present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
+                adj = self._choose(tuple(w for w in pool if w not in present), "", [], rng)
+                if adj is None:
+                    continue
                 start, text = article_fix(pc.text, span, pc.tokens, f"{adj} {span.text}")
                 raw, norm = self._norm(span)
                 out.append(Candidate(start, span.end, pc.text[start:span.end], text, "NOUN", raw,
@@ -272,13 +326,15 @@ class Planter:
         elif neg_type == "add-obj":
             frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
             for span in pc.of_kind("object"):
-                if self.is_frame(span):
-                    continue
-                options = tuple(o for o in self._options(span) if o not in frame)
-                new = self._choose(options, span.lemma, context, rng)
+                if self.is_frame(span) or _singular_subject(pc, span):
+                    continue  # "a cat and a dog sits": adding to a singular subject breaks agreement
+                words, declared = self._options(span)
+                present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
+                options = tuple(o for o in words if o not in frame and o not in present)
+                new = self._choose(options, span.lemma, context, rng, declared)
                 if new is None:
                     continue
-                article = "an" if new[:1] in "aeiou" else "a"
+                article = article_for(new)
                 raw, norm = self._norm(span)
                 out.append(Candidate(span.start, span.end, span.text, f"{span.text} and {article} {new}", "NOUN",
                                      raw, self.conc.raw(new), norm))
@@ -325,6 +381,27 @@ class Planter:
         return out
 
 
+_FIXED_OBJECTS = frozenset({"top", "front", "back", "side", "middle", "bottom", "left", "right", "end", "edge",
+                           "center", "centre", "inside", "outside", "rear"})
+
+
+def _fixed_preposition(pc: ParsedCaption, span: Span) -> bool:
+    """Is the preposition the head of a fixed phrase ("on top of", "in front of", "to the left of")? Replacing
+    it alone gives "beside top of"."""
+    words = [t[2].lower() for t in pc.tokens[span.index + 1: span.index + 4]]
+    if words[:1] == ["the"]:
+        words = words[1:]
+    return len(words) >= 2 and words[0] in _FIXED_OBJECTS and words[1] == "of"
+
+
+def _singular_subject(pc: ParsedCaption, span: Span) -> bool:
+    """A singular noun whose head is a later present-tense singular verb ("a cat sits"): its subject."""
+    if span.head <= span.index or span.head >= len(pc.tokens):
+        return False
+    _, _, _, pos, tag = pc.tokens[span.head]
+    return pos in ("VERB", "AUX") and tag == "VBZ"
+
+
 def negatives_for(captions: list[str], opts: NegativeOptions | None = None, stats=None) -> list[dict]:
     """Negatives of a list of captions, in memory (rows are list positions)."""
     opts = opts or NegativeOptions()
@@ -369,7 +446,7 @@ def _run_task(task, opts: NegativeOptions, parts_dir: str) -> dict:
             return json.load(f)
     t0, cpu0 = time.perf_counter(), time.process_time()
     key = (opts.stats, opts.rank, opts.scale, opts.seed, opts.types, opts.per_caption, opts.candidates,
-           opts.frame_words, opts.frame_share)
+           opts.frame_words, opts.frame_share, json.dumps(opts.lexicon, sort_keys=True), opts.lexicon_only)
     planter = _PLANTERS.get(key)
     if planter is None:
         stats = None
@@ -439,6 +516,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     if not plan.tasks:
         raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
     settings = {**asdict(opts), "types": list(opts.types), "files": plan.files, "format_version": FORMAT_VERSION}
+    lex = load_lexicon(opts.lexicon)
+    settings["lexicon"] = None if lex is None else {"source": lex.source, "types": lex.fingerprint()}
     for k in ("workers", "force", "engine", "scheduler"):  # where it runs is not what it computes
         settings.pop(k)
     state = prepare_output(out, "negatives generate", settings, opts.force, markers=("negatives.parquet", "_parts"))

@@ -4,11 +4,13 @@ inflection that keeps the negative grammatical (plural nouns, verb forms, a/an).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from clipcomp.negatives import wordnet
 from clipcomp.negatives.norms import NUMBERS
 from clipcomp.negatives.parse import Span
+from clipcomp.negatives.types import article_for
 
 PREPOSITION_SWAPS = {
     "on": ["under", "beside", "behind"], "under": ["on", "above", "over"], "above": ["below", "under"],
@@ -95,16 +97,31 @@ def wordnet_candidates(lemma: str, pos: str) -> tuple[str, ...]:
     return tuple(result)
 
 
+_ARTICLE = re.compile(r"\b([Aa]n?)( +)([A-Za-z][\w-]*)")
+
+
+def articles_agree(text: str) -> str:
+    """Every a/an inside `text` made to agree with the word after it (a swap moves words past articles:
+    "an orange cube and a red ball" → "a red cube and an orange ball")."""
+    def fix(m: re.Match) -> str:
+        want = article_for(m[3])
+        return (want.capitalize() if m[1][:1].isupper() else want) + m[2] + m[3]
+
+    return _ARTICLE.sub(fix, text)
+
+
 def article_fix(caption: str, span: Span, tokens: list[tuple[int, int, str, str, str]], new: str
                 ) -> tuple[int, str]:
-    """When the word before the span is a/an and the replacement needs the other one, the change starts at
-    the article: returns (start, text replacing caption[start:span.end])."""
+    """Articles agree in every type: those inside the new text, and — when the word before the span is a/an
+    and the new text needs the other one — the change starts at the article. Returns (start, text replacing
+    caption[start:span.end])."""
+    new = articles_agree(new)
     if span.index == 0:
         return span.start, new
     a_start, a_end, a_text, _, _ = tokens[span.index - 1]
     if a_text.lower() not in ("a", "an") or caption[a_end:span.start] != " ":
         return span.start, new
-    want = "an" if new[:1].lower() in "aeiou" else "a"
+    want = article_for(new)
     if a_text.lower() == want:
         return span.start, new
     article = want.capitalize() if a_text[:1].isupper() else want

@@ -6,6 +6,9 @@ Knobs (all probabilities, seeded):
   saliency_bias      the anchor (always mentioned) is a largest object with this probability, otherwise one
                      of the smaller objects (any object when all are equally large)
   order_shuffle      mentioned objects are listed in random order with this probability, else left to right
+  relations          with this probability (two or more mentioned objects) the first two are joined by their
+                     spatial relation ("a red circle to the left of a blue square", "… above …"), the relation of
+                     the axis on which they are further apart; default 0 (the lab's documented captions)
   templates          sentence frames with `{objects}`, picked uniformly
 """
 
@@ -30,10 +33,11 @@ class CaptionKnobs:
     completeness: float = 1.0
     saliency_bias: float = 0.0
     order_shuffle: float = 0.5
+    relations: float = 0.0
     templates: list[str] = field(default_factory=lambda: list(DEFAULT_TEMPLATES))
 
     def validate(self, where: str = "captions") -> None:
-        for name in ("attribute_density", "completeness", "saliency_bias", "order_shuffle"):
+        for name in ("attribute_density", "completeness", "saliency_bias", "order_shuffle", "relations"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ClipcompError(f"{where}.{name}: {v!r} is not a probability in [0, 1]")
@@ -88,9 +92,28 @@ def caption_scene(scene: Scene, knobs: CaptionKnobs, rng: np.random.Generator) -
     else:
         mentioned = sorted(mentioned, key=lambda i: (scene.objects[i].x, scene.objects[i].y))
     attrs = [[a for a in ATTRIBUTES if rng.random() < knobs.attribute_density] for _ in mentioned]
-    objects = join([phrase(scene.objects[i], a) for i, a in zip(mentioned, attrs, strict=True)])
+    phrases = [phrase(scene.objects[i], a) for i, a in zip(mentioned, attrs, strict=True)]
+    # the draw happens only when the knob is on, so relations = 0 leaves every other caption as it was
+    if knobs.relations > 0 and len(mentioned) >= 2 and rng.random() < knobs.relations:
+        rel = relation(scene.objects[mentioned[0]], scene.objects[mentioned[1]])
+        first = f"{phrases[0]} {rel} {phrases[1]}"
+        objects = first if len(phrases) == 2 else f"{first} and " + join(phrases[2:])
+    else:
+        objects = join(phrases)
     template = knobs.templates[int(rng.integers(len(knobs.templates)))]
     return CaptionTruth(template.format(objects=objects), mentioned, attrs, anchor)
+
+
+RELATIONS = ("to the left of", "to the right of", "above", "below")
+
+
+def relation(a: Obj, b: Obj) -> str:
+    """Where `a` is relative to `b`, on the axis along which their centres are further apart (image y grows
+    downwards)."""
+    dx, dy = a.cx - b.cx, a.cy - b.cy
+    if abs(dx) >= abs(dy):
+        return "to the left of" if dx < 0 else "to the right of"
+    return "above" if dy < 0 else "below"
 
 
 # ------------------------------------------------------------------------------------------ probes
