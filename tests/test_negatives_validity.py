@@ -150,3 +150,23 @@ def test_lexicon_errors_are_one_line(tmp_path, capsys):
     tsv = tmp_path / "lex.tsv"
     tsv.write_text("red\tcolour\nblue\tcolour\napple\tfruit\n")
     assert TypedLexicon.load(str(tsv)).word_type == {"red": "colour", "blue": "colour", "apple": "fruit"}
+
+
+def test_slipform_reads_a_negatives_file_only_when_its_rows_match(coco_negatives, tmp_path):
+    import pyarrow as pa
+
+    from clipcomp.pipelines.slipform import prepare
+
+    root, _, table = coco_negatives
+    data, images = str(SAMPLE / "captions_val2017.json"), str(SAMPLE / "images")
+    res = prepare(data, str(tmp_path / "ok"), images, k=2, negatives_from=str(root / "neg" / "negatives.parquet"))
+    train = pq.read_table(tmp_path / "ok" / "train.parquet").to_pylist()
+    assert res["n_pairs"] == len(train) and res["n_with_negative"] > 0.8 * len(train)
+    for r in train:  # the two most concrete (raw rating) first; placeholders masked
+        conc = [c for c, m in zip(r["concreteness"], r["negative_mask"], strict=True) if m and c is not None]
+        assert conc == sorted(conc, reverse=True) and all(0 <= c <= 1 for c in conc)
+    shifted = table.set_column(0, "row", pa.array([x + 1 for x in table.column("row").to_pylist()], pa.int64()))
+    bad = tmp_path / "shifted.parquet"
+    pq.write_table(shifted, bad)
+    with pytest.raises(ClipcompError, match="shifted.parquet: its rows do not match the training data"):
+        prepare(data, str(tmp_path / "bad"), images, negatives_from=str(bad))

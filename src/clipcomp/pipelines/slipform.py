@@ -38,12 +38,46 @@ def _pairs(data: str, images: str | None) -> tuple[list[str], list[str]]:
     return list(ds.paths), list(ds.captions)
 
 
+def concreteness_value(row: dict, scale: str) -> float | None:
+    """The 0–1 concreteness Cement reads: (rating − 1) / 4 of the changed word on the raw scale (the default),
+    its within-part-of-speech percentile with scale="pos-percentile"."""
+    if scale == "pos-percentile":
+        return row.get("concreteness_norm")
+    raw = row.get("concreteness_original")
+    return None if raw is None else (raw - 1.0) / 4.0
+
+
+def read_negatives(path: str, caps: list[str]) -> dict[int, list[dict]]:
+    """A negatives table's rows by caption row, refusing one made for other training data (a row whose caption
+    is not the training caption at that position)."""
+    from clipcomp.io import check_input_file
+
+    check_input_file(path, "negatives table")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # noqa: BLE001 - a bad file is a one-line error
+        raise ClipcompError(f"{path}: not a readable negatives Parquet file ({exc})") from None
+    missing = {"row", "caption", "negative", "type"} - set(table.column_names)
+    if missing:
+        raise ClipcompError(f"{path}: not a negatives table (missing columns {', '.join(sorted(missing))})")
+    by_row: dict[int, list[dict]] = {}
+    for r in table.to_pylist():
+        i = r["row"]
+        if i is None or not 0 <= i < len(caps) or (r["caption"] or "").strip() != caps[i].strip():
+            where = f"row {i} is past the {len(caps):,} training pairs" if i is None or not 0 <= i < len(caps) \
+                else f"row {i} is a negative of {r['caption'][:60]!r}, the training caption there is {caps[i][:60]!r}"
+            raise ClipcompError(f"{path}: its rows do not match the training data ({where})")
+        by_row.setdefault(i, []).append(r)
+    return by_row
+
+
 def prepare(data: str, out: str, images: str | None = None, negatives: dict | None = None,
-            force: bool = False, k: int = 1) -> dict:
+            force: bool = False, k: int = 1, negatives_from: str | None = None) -> dict:
     """Write OUT/train.parquet: **every** pair, with up to `k` ConcretePlant negatives (the most concrete changed
     spans first) in list columns `hard_negatives`, `concreteness`, `negative_types` and `negative_mask` (1 = a
     negative, 0 = a placeholder: the caption itself, left out of the softmax by the loss). NegCLIP keeps every
-    caption in the contrastive term and adds negatives as extra columns; so does Slipform."""
+    caption in the contrastive term and adds negatives as extra columns; so does Slipform. `negatives_from`: an
+    existing negatives.parquet of these captions instead of generating them (checked row by row)."""
     from clipcomp.negatives import generate_negatives
 
     if k < 1:
@@ -56,20 +90,25 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
     same = os.path.exists(src) and pq.read_table(src).column("caption").to_pylist() == caps
     if not same:  # rewritten only when it changes, so a rerun reuses the finished negatives
         write_parquet(pa.table({"caption": caps}), src)
-    neg_dir = os.path.join(out, "negatives")
-    res = generate_negatives([src], neg_dir, _negative_options(negatives or {}, force))
-    neg = pq.read_table(os.path.join(neg_dir, "negatives.parquet"),
-                        columns=["row", "negative", "concreteness_norm", "type"]).to_pylist()
-    by_row: dict[int, list[dict]] = {}
-    for r in neg:
-        by_row.setdefault(r["row"], []).append(r)
+    opts = _negative_options(negatives or {}, force)
+    if negatives_from is not None:
+        by_row = read_negatives(negatives_from, caps)
+        by_type: dict[str, int] = {}
+        for rows in by_row.values():
+            for r in rows:
+                by_type[r["type"]] = by_type.get(r["type"], 0) + 1
+    else:
+        neg_dir = os.path.join(out, "negatives")
+        by_type = generate_negatives([src], neg_dir, opts).by_type
+        by_row = read_negatives(os.path.join(neg_dir, "negatives.parquet"), caps)
     cols: dict[str, list] = {"hard_negatives": [], "concreteness": [], "negative_types": [], "negative_mask": []}
     for i, cap in enumerate(caps):
-        mine = sorted(by_row.get(i, []), key=lambda r: -(r["concreteness_norm"] if r["concreteness_norm"]
-                                                         is not None else -1.0))[:k]
+        values = [concreteness_value(r, opts.scale) for r in by_row.get(i, [])]
+        order = sorted(range(len(values)), key=lambda j: -(values[j] if values[j] is not None else -1.0))[:k]
+        mine = [by_row[i][j] for j in order]  # the K most concrete changed spans (on the run's scale)
         pad = k - len(mine)
         cols["hard_negatives"].append([r["negative"] for r in mine] + [cap] * pad)
-        cols["concreteness"].append([r["concreteness_norm"] for r in mine] + [None] * pad)
+        cols["concreteness"].append([values[j] for j in order] + [None] * pad)
         cols["negative_types"].append([r["type"] for r in mine] + [""] * pad)
         cols["negative_mask"].append([1.0] * len(mine) + [0.0] * pad)
     table = pa.table({"image": paths, "caption": caps, "hard_negatives": cols["hard_negatives"],
@@ -80,7 +119,7 @@ def prepare(data: str, out: str, images: str | None = None, negatives: dict | No
     write_parquet(table, path)
     n_with = sum(1 for i in range(len(caps)) if by_row.get(i))
     return {"train": path, "n_pairs": len(caps), "n_with_negative": n_with, "n_without": len(caps) - n_with,
-            "negatives_per_caption": k, "negatives": res.by_type}
+            "negatives_per_caption": k, "negatives": by_type}
 
 
 class SlipformConfig(BaseModel):
@@ -94,6 +133,7 @@ class SlipformConfig(BaseModel):
     train: dict = {}
     negatives: dict = {}
     negatives_per_caption: int = 1  # K negatives per caption (NegCLIP: 1; clipcomp's option)
+    negatives_from: str | None = None  # an existing negatives.parquet of the same captions (else generated)
     suites: list[dict] | None = None
     settings: dict = {}
 
@@ -199,7 +239,8 @@ def run_slipform(config: SlipformConfig | str | dict, out: str, force: bool = Fa
               *[p for x in cfg.suites or [] for p in (x.get("path"), x.get("images"))]]
     prepare_output(out, "slipform", cfg.model_dump(), force=force, inputs=[p for p in inputs if p])
     tcfg = cfg.train_config(out)
-    prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force, cfg.negatives_per_caption)
+    prep = prepare(cfg.data, os.path.join(out, "data"), cfg.images, cfg.negatives, force, cfg.negatives_per_caption,
+                   cfg.negatives_from)
     res = finetune(tcfg, [], progress=progress, force=force)
     table = None
     if cfg.suites:
