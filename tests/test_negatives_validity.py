@@ -92,7 +92,6 @@ def test_real_coco_negatives_are_valid(coco_negatives):
     for kind, block in rep["by_type"].items():
         if block["valid"]["n"] >= 20:
             assert block["valid"]["share"] >= 0.95, (kind, block)
-    types = WordTypes()
     for r in table.to_pylist():
         if r["type"] in ("replace-obj", "replace-att") and r["pos"] in ("NOUN", "ADJ"):
             old, new = r["original"].split()[-1].lower(), r["replacement"].split()[-1].lower()

@@ -27,12 +27,11 @@ def run_check(negatives: str, stats: str | None = None, corpus: str | None = Non
     The lexicon and frame words default to those the negatives were generated with (their meta.json)."""
     import pyarrow.parquet as pq
 
+    from clipcomp.io import atomic_write_json, check_input_file, guard_output
+    from clipcomp.negatives.blind import blind_check
     from clipcomp.negatives.generate import FRAME_WORDS, load_lexicon
     from clipcomp.negatives.types import TypedLexicon
     from clipcomp.negatives.validity import validity_report
-
-    from clipcomp.io import atomic_write_json, check_input_file, guard_output
-    from clipcomp.negatives.blind import blind_check
 
     path = os.path.join(negatives, "negatives.parquet") if os.path.isdir(negatives) else negatives
     check_input_file(path, "negatives table")

