@@ -104,8 +104,8 @@ def make_negatives(out: Path) -> dict:
     caps = [manifest.column("caption")[int(i)].as_py() for i in train_rows]
     pq.write_table(pa.table({"caption": caps}), out / "dense_captions.parquet")
     lex = TypedLexicon(lexicon(), source=str(out / "lexicon.json"))
-    types, info = list(TYPES), {"gates": {}, "sets": {}}
-    for attempt in range(2):
+    types, info = list(TYPES), {"gates": {}, "sets": {}, "excluded": {}}
+    for _attempt in range(len(TYPES)):  # a type failing a gate is left out, and the sets are made again without it
         info["gates"] = {}
         for rank in ("concreteness", "random", "least-concrete"):
             dest = out / f"negatives-{rank}"
@@ -119,13 +119,14 @@ def make_negatives(out: Path) -> dict:
                 g = info["gates"].setdefault(t, {})
                 g[rank] = {"validity": v["valid"]["share"], "n": v["valid"]["n"],
                            "detectability": blind["by_type"][t]["accuracy"]}
-        failing = [t for t, g in info["gates"].items()
+        failing = {t: g for t, g in info["gates"].items()
                    if any(r["validity"] < VALIDITY_GATE or not DETECT_GATE[0] <= r["detectability"] <= DETECT_GATE[1]
-                          for r in g.values())]
-        info["excluded"] = failing
-        if not failing or attempt:
-            break
+                          for r in g.values())}
+        info["excluded"].update(failing)
         types = [t for t in types if t not in failing]
+        if not failing or not types:
+            break
+        print(f"negative types failing a gate, left out: {', '.join(failing)}", flush=True)
     info["types"] = types
     from clipcomp.negatives.norms import brysbaert
 
@@ -203,9 +204,9 @@ def base_dir(args) -> str:
 def stand_in(out: Path, seed: int, args) -> dict:
     """Train the seed's stand-in in segments of `--select-every` steps (exact resume: the same weights as one run),
     keep each segment's weights, and measure recognition and binding on 1,000 *training* scenes (full-caption
-    probes, not training captions; the test scenes stay for the gate). The stand-in is the latest checkpoint
-    still in the regime the experiment needs — recognition ≥ 0.85 and binding ≤ 0.75 on those scenes — else the
-    last one; the gate on the test scenes then decides."""
+    probes, not training captions; the test scenes stay for the gate). The stand-in is the earliest checkpoint
+    that has learned the base task — recognition ≥ 0.85 on those scenes — else the last one (early stopping on
+    the base task, before binding is learned); the gate on the test scenes then decides."""
     import shutil
 
     from clipcomp.train.trainer import TrainConfig, train
@@ -227,8 +228,8 @@ def stand_in(out: Path, seed: int, args) -> dict:
         sel = probes(str(kept), data, split="train")
         trajectory.append({"step": stop, "recognition": sel["replace_object_acc"], "binding": sel["binding_accuracy"]})
         print(json.dumps({"seed": seed, **trajectory[-1]}), flush=True)
-    fits = [t for t in trajectory if t["recognition"] >= 0.85 and t["binding"] <= 0.75]
-    chosen = (fits or trajectory)[-1]["step"]
+    fits = [t for t in trajectory if t["recognition"] >= 0.85]
+    chosen = (fits or trajectory[-1:])[0]["step"]
     shutil.copyfile(run / f"weights-{chosen}.pt", run / "stand_in.pt")
     row = {"seed": seed, "train_seconds": seconds, "chosen_step": chosen, "trajectory": trajectory,
            **probes(str(run / "stand_in.pt"), data)}
@@ -312,7 +313,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "hard_negatives"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--base-steps", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--select-every", type=int, default=250, help="stand-in checkpoints measured every N steps")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--n-base", type=int, default=30_000)
@@ -345,8 +346,12 @@ def main() -> None:
     if args.only_stage1:
         return
     info = make_negatives(out)
+    if not info["types"]:
+        from clipcomp.errors import ClipcompError
+
+        raise ClipcompError(f"every negative type failed a gate ({', '.join(info['excluded'])}); no effect is reported")
     neg_gates = []
-    for t, g in sorted(info["gates"].items()):
+    for t, g in sorted({**info["excluded"], **info["gates"]}.items()):
         for rank, r in g.items():
             neg_gates += [Gate(f"validity {t}", rank, r["validity"], VALIDITY_GATE, ">=", r["n"],
                                r["validity"] >= VALIDITY_GATE),
@@ -400,12 +405,13 @@ attribute density {args.base_density}), on 1,000 held-out scenes of its world:
 |---|---|---|---|---|---|---|
 {base_rows}
 
-How the stand-in was chosen (rule fixed before the run: the latest checkpoint with recognition ≥ 0.85 and binding
-≤ 0.75 on 1,000 *training* scenes, else the last): recognition / binding on those scenes at each checkpoint —
+How the stand-in was chosen: the earliest checkpoint with recognition ≥ 0.85 on 1,000 *training* scenes (early
+stopping on the base task), else the last; recognition / binding on those scenes at each checkpoint —
 
 {traj}
 
-Negatives (excluded types: {', '.join(info['excluded']) or 'none'}):
+Negatives — every type generated first, a type failing a gate left out and the sets made again (left out:
+{', '.join(info['excluded']) or 'none'}; the table shows each type's values from the last set that held it):
 
 {gate_table(neg_gates)}
 
