@@ -43,9 +43,11 @@ ARMS = [
     ("cement-concreteplant", "cement", "concreteness"),
 ]
 TYPES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att")
-FILLER_TEMPLATES = ["a nice picture of {objects}", "a typical scene with {objects}", "{objects}, a simple sight",
-                    "a strange picture of {objects}", "{objects}"]
 FILLERS = ["nice", "typical", "simple", "strange"]
+# every filler in every frame, so a filler replaced by another still reads like a caption of the world
+FILLER_TEMPLATES = ([f"a {q} picture of {{objects}}" for q in FILLERS] + [f"a {q} scene with {{objects}}" for q in
+                                                                          FILLERS]
+                    + [f"{{objects}}, a {q} sight" for q in FILLERS] + ["{objects}"] * 4)
 PREDICTED = ("ConcretePlant > random > least-concrete on the binding, replacement and relation probes; "
              "least-concrete ≈ InfoNCE; Cement > NegCLIP; a higher hard-negative gradient share with ConcretePlant "
              "than with random. Gurung et al. predict that hard negatives do not fix binding; the design tests both.")

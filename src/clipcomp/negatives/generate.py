@@ -284,7 +284,7 @@ class Planter:
                     if pos == "ADJ" and (a.head == b.head or not self.types.same(ta, tb)):
                         continue  # and of one type: "red"/"blue", "large"/"small", not "small"/"blue"
                     if pos == "NOUN" and (a.head == b.index or b.head == a.index or ta is None or tb is None
-                                          or a.tag != b.tag):
+                                          or a.tag != b.tag or self.types.declared_apart(ta, tb)):
                         continue  # and of one number: "a dog and two cats" → "a cats and two dog" is no caption
                     if synonyms(a.lemma, b.lemma, pos):
                         continue  # "a big dog and a large cat" swapped says the same thing

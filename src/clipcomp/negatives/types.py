@@ -203,6 +203,12 @@ class WordTypes:
             return BUILTIN.types[tag[8:]]
         return None
 
+    @staticmethod
+    def declared_apart(a: Type | None, b: Type | None) -> bool:
+        """Two words a user lexicon puts in different types (a shape and a direction: "circle" ↔ "left" is no
+        object swap)."""
+        return (a is not None and b is not None and all(t.startswith("lex:") for t in a | b) and not a & b)
+
     def same(self, a: Type | None, b: Type | None) -> bool:
         return a is not None and b is not None and bool(a & b)
 

@@ -124,7 +124,8 @@ def check_row(row: dict, types: WordTypes, frame: frozenset[str]) -> dict[str, b
         if sorted(gone) == sorted(came) and len(set(gone)) == 2:
             a, b = (_lemma(w, pos) for w in sorted(set(gone)))
             ta, tb = types.of(a, pos), types.of(b, pos)
-            ok_type = types.same(ta, tb) if pos == "ADJ" else (ta is not None and tb is not None)
+            ok_type = types.same(ta, tb) if pos == "ADJ" else (ta is not None and tb is not None
+                                                                and not types.declared_apart(ta, tb))
             ok_syn = not synonyms(a, b, pos)
     elif kind in ("add-obj", "add-att"):
         added = [w for w in came if w != "and"]

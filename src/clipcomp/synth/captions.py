@@ -8,7 +8,8 @@ Knobs (all probabilities, seeded):
   order_shuffle      mentioned objects are listed in random order with this probability, else left to right
   relations          with this probability (two or more mentioned objects) the first two are joined by their
                      spatial relation ("a red circle to the left of a blue square", "… above …"), the relation of
-                     the axis on which they are further apart; default 0 (the lab's documented captions)
+                     the axis on which they are further apart, either object named first (so each relation word
+                     is as frequent as its opposite); default 0 (the lab's documented captions)
   templates          sentence frames with `{objects}`, picked uniformly
 """
 
@@ -95,8 +96,9 @@ def caption_scene(scene: Scene, knobs: CaptionKnobs, rng: np.random.Generator) -
     phrases = [phrase(scene.objects[i], a) for i, a in zip(mentioned, attrs, strict=True)]
     # the draw happens only when the knob is on, so relations = 0 leaves every other caption as it was
     if knobs.relations > 0 and len(mentioned) >= 2 and rng.random() < knobs.relations:
-        rel = relation(scene.objects[mentioned[0]], scene.objects[mentioned[1]])
-        first = f"{phrases[0]} {rel} {phrases[1]}"
+        a, b = (0, 1) if rng.random() < 0.5 else (1, 0)  # either object first: "left of" as often as "right of"
+        rel = relation(scene.objects[mentioned[a]], scene.objects[mentioned[b]])
+        first = f"{phrases[a]} {rel} {phrases[b]}"
         objects = first if len(phrases) == 2 else f"{first} and " + join(phrases[2:])
     else:
         objects = join(phrases)
