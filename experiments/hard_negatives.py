@@ -1,6 +1,6 @@
 """Which word a hard negative changes, and the Cement loss — fine-tuning a gated stand-in (the paper's regime).
 
-    python experiments/hard_negatives.py [--seeds 0 1 2] [--base-steps 1500] [--steps 400]
+    python experiments/hard_negatives.py [--seeds 0 1 2] [--base-steps 2000] [--steps 250]
 
 Stage 1 (per seed): a stand-in trained from scratch with InfoNCE on a world whose captions are incomplete and
 sparse (each non-anchor object named with p = `--base-completeness`, each attribute with p =
@@ -315,7 +315,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "hard_negatives"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--base-steps", type=int, default=2000)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--select-every", type=int, default=250, help="stand-in checkpoints measured every N steps")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--n-base", type=int, default=30_000)
