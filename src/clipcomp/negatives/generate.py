@@ -512,7 +512,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
     nlp()  # fail early, in one line, when the model / norms / WordNet are missing
     brysbaert()
     wordnet_dir()
-    plan = plan_tasks(inputs, opts.text_column, opts.input_format, target_bytes=4 << 20, target_rows=50_000)
+    # small tasks (≈ 8k captions): every worker gets work and none waits on one long tail
+    plan = plan_tasks(inputs, opts.text_column, opts.input_format, target_bytes=512 << 10, target_rows=TASK_ROWS)
     if not plan.tasks:
         raise ClipcompError(f"no readable caption files in {' '.join(inputs)}")
     settings = {**asdict(opts), "types": list(opts.types), "files": plan.files, "format_version": FORMAT_VERSION}
