@@ -63,11 +63,7 @@ def negatives_generate_cmd(
                   + (f", {res.n_not_english:,} of them not English" if res.n_not_english else "") + "); "
                   f"{res.captions_per_second:,.0f} captions/s")
     console.print("  " + ", ".join(f"{k} {v:,}" for k, v in sorted(res.by_type.items())))
-    import json
-    import os
-
-    with open(os.path.join(out, "meta.json"), encoding="utf-8") as f:
-        top = json.load(f).get("top_changed", [])[:8]
+    top = res.top_changed[:8]
     if top:
         console.print(f"  most changed words ({rank}, {scale} scale; word count rating): " + ", ".join(
             f"{t['word']} {t['count']:,} {'—' if t['rating'] is None else format(t['rating'], '.2f')}" for t in top))

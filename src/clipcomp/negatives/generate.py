@@ -201,7 +201,7 @@ class Planter:
         return wn or self._stats_options(span)
 
     def _replace(self, pc: ParsedCaption, span: Span, word: str, context, rng) -> Candidate | None:
-        present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
+        present = _present(pc)
         frame = self.__dict__.get("frame") or frozenset(self.opts.frame_words)
         words, declared = self._options(span)
         options = tuple(o for o in words if o not in frame)
@@ -315,8 +315,7 @@ class Planter:
 
                     adjs = index_words("adj")
                     pool = tuple(c for c in self.stats.concepts if c in adjs and c.isalpha()) or ATTRIBUTE_WORDS
-                present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
-                adj = self._choose(tuple(w for w in pool if w not in present), "", [], rng)
+                adj = self._choose(tuple(w for w in pool if w not in _present(pc)), "", [], rng)
                 if adj is None:
                     continue
                 start, text = article_fix(pc.text, span, pc.tokens, f"{adj} {span.text}")
@@ -329,8 +328,7 @@ class Planter:
                 if self.is_frame(span) or _singular_subject(pc, span):
                     continue  # "a cat and a dog sits": adding to a singular subject breaks agreement
                 words, declared = self._options(span)
-                present = {s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens}
-                options = tuple(o for o in words if o not in frame and o not in present)
+                options = tuple(o for o in words if o not in frame and o not in _present(pc))
                 new = self._choose(options, span.lemma, context, rng, declared)
                 if new is None:
                     continue
@@ -381,6 +379,13 @@ class Planter:
         return out
 
 
+def _present(pc: ParsedCaption) -> frozenset[str]:
+    """Words the caption already holds (lemmas and surface forms): a replacement among them is degenerate."""
+    if pc.present is None:
+        pc.present = frozenset({s.lemma for s in pc.spans} | {t[2].lower() for t in pc.tokens})
+    return pc.present
+
+
 _FIXED_OBJECTS = frozenset({"top", "front", "back", "side", "middle", "bottom", "left", "right", "end", "edge",
                            "center", "centre", "inside", "outside", "rear"})
 
@@ -427,6 +432,7 @@ class NegativeResult:
     seconds: float
     by_type: dict[str, int] = field(default_factory=dict)
     n_not_english: int = 0  # skipped: the parser and lexicon are English-only
+    top_changed: list[dict] = field(default_factory=list)  # the words the ranking changed most, with ratings
 
     @property
     def captions_per_second(self) -> float:
@@ -527,7 +533,8 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
         return NegativeResult(out, meta["n_captions"], meta["n_negatives"], meta["n_unperturbable"],
-                              meta["seconds"], meta["by_type"], meta.get("n_not_english", 0))
+                              meta["seconds"], meta["by_type"], meta.get("n_not_english", 0),
+                              meta.get("top_changed", []))
     parts_dir = os.path.join(out, "_parts")
     os.makedirs(parts_dir, exist_ok=True)
     tasks = _split_whole_files(plan.tasks, parts_dir)
@@ -590,7 +597,7 @@ def generate_negatives(inputs: list[str], out: str, opts: NegativeOptions | None
             "invariant": "negative == caption[:start] + replacement + caption[end:]"}
     atomic_write_json(os.path.join(out, "meta.json"), meta)
     shutil.rmtree(parts_dir, ignore_errors=True)
-    return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type, n_not_english)
+    return NegativeResult(out, n_captions, n_neg, n_unp, seconds, by_type, n_not_english, meta["top_changed"])
 
 
 def _rating(word: str) -> float | None:

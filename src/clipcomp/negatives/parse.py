@@ -36,6 +36,7 @@ class ParsedCaption:
     text: str
     spans: list[Span]
     tokens: list[tuple[int, int, str, str, str]]  # (start, end, text, pos, tag) of every token
+    present: frozenset[str] | None = None  # its words, computed once when a replacement needs them
 
     def of_kind(self, kind: str) -> list[Span]:
         return [s for s in self.spans if s.kind == kind]
