@@ -115,7 +115,7 @@ def test_toy_suite_in_a_suites_table_and_in_train_eval(toy_suite, tmp_path, caps
     assert code == 0, err
     for when in ("before", "after"):
         s = json.loads((tmp_path / "t" / "eval" / f"{when}-toy-reversed-0" / "summary.json").read_text())
-        assert s["n_items"] == 6 and s["task"] == "caption_selection"
+        assert s["n_items"] == 6 and s["task"] == "image_caption_selection"
 
 
 def test_unknown_suite_is_one_line_listing_the_registered_ones(tmp_path, capsys):

@@ -133,12 +133,12 @@ def eval_suites_cmd(
     overrides: OverridesArg = None,
     out: Annotated[str, typer.Option("-o", "--out", help="Output directory: one run folder per (model, suite) "
                                                          "and table.csv / table.md.")] = "runs/suites",
-    force: ForceOpt = False, quiet: QuietOpt = False,
+    skip_bad: SkipOpt = False, force: ForceOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Every model on every suite → one table (a row per model, a column per suite/subset). → suites.run_suites"""
     from clipcomp.pipelines.suites import run_suites
 
-    path = run_suites(config, out, force, not quiet, overrides or ())
+    path = run_suites(config, out, force, not quiet, overrides or (), skip_bad)
     console.print(f"{path} (and table.md)")
 
 

@@ -13,6 +13,14 @@ from clipcomp.io import read_json, read_table
 
 @dataclass
 class SelectionData:
+    """Items of a caption-selection suite, and how its authors aggregate them.
+
+    `ties_correct`: a negative scoring exactly as the positive counts as correct (ARO's Order suites take the
+    argmax with the positive first) instead of wrong (strict ">", every other suite). `headline`: "pooled"
+    (accuracy over all items) or "macro" (mean of per-subset accuracies over subsets with at least
+    `min_subset_items` items, leaving out `macro_exclude`) — the official number of the suite; the other one is
+    kept as `pooled_acc` (clipcomp's) when the headline is a macro."""
+
     name: str
     ids: list[str]
     subsets: list[str]
@@ -20,6 +28,11 @@ class SelectionData:
     positives: list[str]
     negatives: list[list[str]]
     extra: dict[str, list] = field(default_factory=dict)
+    ties_correct: bool = False
+    headline: str = "pooled"
+    min_subset_items: int = 1
+    macro_exclude: tuple[str, ...] = ()
+    headline_note: str = ""
 
 
 def json_files(files: list[str]) -> list[str]:

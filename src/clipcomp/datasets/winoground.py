@@ -18,7 +18,9 @@ class WinogroundData:
     ids: list[str] = field(default_factory=list)
     images: list[tuple[str, str]] = field(default_factory=list)
     captions: list[tuple[str, str]] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # collapsed_tag (Object / Relation / Both), else tag
+    secondary_tags: list[list[str]] = field(default_factory=list)  # Symbolic, Series, Pragmatics … (may be none)
+    num_main_preds: list[str] = field(default_factory=list)  # "1" or "2" ("" when the file has none)
 
 
 def _image(name: str, root: str) -> str:
@@ -51,6 +53,10 @@ def load_winoground(path: str, image_root: str | None = None) -> WinogroundData:
         data.images.append((_image(ex["image_0"], root), _image(ex["image_1"], root)))
         data.captions.append((ex["caption_0"], ex["caption_1"]))
         data.tags.append(str(ex.get("collapsed_tag") or ex.get("tag") or "all"))
+        sec = ex.get("secondary_tag") or ""
+        data.secondary_tags.append([t.strip() for t in (sec if isinstance(sec, list) else str(sec).split(","))
+                                    if t.strip()])
+        data.num_main_preds.append("" if ex.get("num_main_preds") is None else str(ex["num_main_preds"]))
     if not data.ids:
         raise ClipcompError(f"{path}: no Winoground examples")
     return data

@@ -78,6 +78,7 @@ class SuitesSettings(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
     batch_size: int = 64
     device: str = "auto"
+    skip_bad: bool = False  # every suite records and skips unreadable images (a suite's own `skip_bad:` wins)
 
 
 class SuitesConfig(BaseModel):
@@ -122,7 +123,7 @@ def load_suites_config(source: str | dict, overrides=()) -> SuitesConfig:
 
 
 def run_suites(config: SuitesConfig | str | dict, out: str, force: bool = False, progress: bool = True,
-               overrides=()) -> str:
+               overrides=(), skip_bad: bool = False) -> str:
     """Every (model, suite) of a config (object, mapping or file); returns the path of OUT/table.csv (a Markdown
     copy beside it)."""
     import pyarrow as pa
@@ -133,6 +134,8 @@ def run_suites(config: SuitesConfig | str | dict, out: str, force: bool = False,
     check_output_path(out)
     cfg = config if isinstance(config, SuitesConfig) and not overrides else load_suites_config(
         config.model_dump() if isinstance(config, SuitesConfig) else config, overrides)
+    if skip_bad:
+        cfg.settings.skip_bad = True
     rows = []
     for m in cfg.models:
         spec = ModelSpec(model=m.model, pretrained=m.pretrained, device=cfg.settings.device,
@@ -140,7 +143,8 @@ def run_suites(config: SuitesConfig | str | dict, out: str, force: bool = False,
         row: dict = {"model": m.label}
         for s in cfg.suites:
             run_dir = os.path.join(out, _safe(m.label), _safe(s.label))
-            eval_suite(s.suite, s.path, run_dir, s.images, spec, s.options, force, progress)
+            eval_suite(s.suite, s.path, run_dir, s.images, spec, {"skip_bad": cfg.settings.skip_bad, **s.options},
+                       force, progress)
             row.update(summary_columns(s.suite, run_dir, s.label))
         rows.append(row)
     names = list(dict.fromkeys(k for r in rows for k in r))

@@ -39,6 +39,11 @@ def _scalar(v) -> bool:
 SUBSET_DATASET = {"sugarcrepe": "sugar_crepe"}
 
 
+def _file_safe(name: str) -> str:
+    """A subset name as part of a file name (VG relations have spaces; nothing may leave the folder)."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(name))
+
+
 def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
     """Write `items.parquet` and `summary.json` (+ one `summary_<subset>.json` per subset); return the summary.
 
@@ -71,14 +76,15 @@ def write_result(result: TaskResult, out_dir: str, model_info: dict) -> dict:
     summary = {"dataset": result.dataset, **base, "metrics": flat, "n_items": result.items.num_rows}
     atomic_write_json(os.path.join(out_dir, "details", "metrics.json"), result.metrics)
     atomic_write_json(os.path.join(out_dir, "details", "skipped.json"), result.skipped)
-    per_subset = result.metrics.get("per_subset_acc") or {}
+    per_subset = result.metrics.get("per_subset_metrics") or {
+        k: {"acc": v} for k, v in (result.metrics.get("per_subset_acc") or {}).items()}
     if len(per_subset) > 1 or (per_subset and "/" not in result.dataset):
         root = result.dataset.split("/")[0]
-        name = SUBSET_DATASET.get(root, root)
+        name = SUBSET_DATASET.get(root, result.dataset)  # one prefix per suite (aro/vg_relation/…, valse/…)
         subset_col = result.items.column("subset").to_pylist() if "subset" in result.items.column_names else []
-        for subset, acc in per_subset.items():
-            atomic_write_json(os.path.join(out_dir, f"summary_{subset}.json"),
-                              {"dataset": f"{name}/{subset}", **base, "metrics": {"acc": acc},
+        for subset, values in per_subset.items():
+            atomic_write_json(os.path.join(out_dir, f"summary_{_file_safe(subset)}.json"),
+                              {"dataset": f"{name}/{subset}", **base, "metrics": values,
                                "n_items": sum(1 for s in subset_col if s == subset)})
     atomic_write_json(os.path.join(out_dir, "summary.json"), summary)
     return summary

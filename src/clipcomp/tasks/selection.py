@@ -14,26 +14,24 @@ __all__ = ["SelectionData", "evaluate", "load_selection_manifest", "load_sugarcr
 def evaluate(embedder, data: SelectionData, skip_bad: bool = False) -> TaskResult:
     img = embedder.images(data.paths, skip_bad=skip_bad)
     ok = np.flatnonzero(img.ok)
-    texts: list[str] = []
-    pos_idx, neg_slices = [], []
+    # each distinct text embedded once: a negative identical to its positive gets the very same vector, so the
+    # tie rule (data.ties_correct) decides it, never float noise between two batches
+    index: dict[str, int] = {}
+    pos_idx, neg_idx = [], []
     for i in ok:
-        pos_idx.append(len(texts))
-        texts.append(data.positives[i])
-        start = len(texts)
-        texts.extend(data.negatives[i])
-        neg_slices.append((start, len(texts)))
-    txt = embedder.texts(texts)
-    pos_score = np.einsum("nd,nd->n", img.embeddings, txt[pos_idx]) if ok.size else np.zeros(0)
-    neg_best = np.array([max(float(img.embeddings[j] @ txt[k]) for k in range(a, b))
-                         for j, (a, b) in enumerate(neg_slices)]) if ok.size else np.zeros(0)
-    correct = pos_score > neg_best
+        pos_idx.append(index.setdefault(data.positives[i], len(index)))
+        neg_idx.append([index.setdefault(t, len(index)) for t in data.negatives[i]])
+    txt = embedder.texts(list(index)) if index else np.zeros((0, 1), np.float32)
+    if ok.size:
+        scores = img.embeddings @ txt.T if len(index) else np.zeros((ok.size, 0))
+        rows = np.arange(ok.size)
+        pos_score = scores[rows, pos_idx]
+        neg_best = np.array([float(scores[j, ks].max()) for j, ks in enumerate(neg_idx)])
+    else:
+        pos_score = neg_best = np.zeros(0)
+    correct = pos_score >= neg_best if data.ties_correct else pos_score > neg_best
     subsets = [data.subsets[i] for i in ok]
-    per_subset = {}
-    for s in sorted(set(subsets)):
-        m = np.array([x == s for x in subsets])
-        per_subset[s] = float(correct[m].mean())
-    metrics = {"acc": float(correct.mean()) if correct.size else float("nan"), "per_subset_acc": per_subset,
-               "n_subsets": len(per_subset)}
+    metrics = aggregate(data, np.asarray(subsets, dtype=object), correct)
     cols = {
         "id": [data.ids[i] for i in ok],
         "subset": subsets,
@@ -46,7 +44,31 @@ def evaluate(embedder, data: SelectionData, skip_bad: bool = False) -> TaskResul
     }
     for name, values in data.extra.items():
         cols[name] = [values[i] for i in ok]
-    return TaskResult("caption_selection", data.name, pa.table(cols), metrics, img.errors)
+    return TaskResult("image_caption_selection", data.name, pa.table(cols), metrics, img.errors)
+
+
+def aggregate(data: SelectionData, subsets: np.ndarray, correct: np.ndarray) -> dict:
+    """The suite's official numbers from per-item correctness: `acc` is its headline (pooled or macro, see
+    SelectionData), `per_subset_acc` the subsets its authors report (those with ≥ min_subset_items items),
+    `pooled_acc` clipcomp's accuracy over every item when the headline is a macro."""
+    pooled = float(correct.mean()) if correct.size else float("nan")
+    per_all, counts = {}, {}
+    for s in sorted(set(subsets.tolist())):
+        m = subsets == s
+        per_all[s], counts[s] = float(correct[m].mean()), int(m.sum())
+    per = {s: a for s, a in per_all.items() if counts[s] >= data.min_subset_items}
+    metrics: dict = {"n_subsets": len(per)}
+    if data.headline == "macro":
+        macro = [a for s, a in per.items() if s not in set(data.macro_exclude)]
+        metrics.update({"acc": float(np.mean(macro)) if macro else float("nan"), "pooled_acc": pooled,
+                        "n_macro_subsets": len(macro)})
+    else:
+        metrics["acc"] = pooled
+    metrics["headline"] = data.headline_note or ("mean of per-subset accuracies" if data.headline == "macro"
+                                                  else "accuracy over all items")
+    metrics["per_subset_acc"] = per
+    metrics["per_subset_n"] = {s: counts[s] for s in per}
+    return metrics
 
 
 def run_suite(embedder, data: SelectionData, options: dict) -> TaskResult:
@@ -54,14 +76,15 @@ def run_suite(embedder, data: SelectionData, options: dict) -> TaskResult:
     return evaluate(embedder, data, skip_bad=bool(options.get("skip_bad", False)))
 
 
-def columns(suite: str, metrics: dict, macro: bool = False, subsets: str = "auto") -> dict[str, float]:
-    """Table columns of a selection suite: overall accuracy; the macro mean over subsets (`macro`); one column
-    per subset (`subsets`: "auto" = when there is more than one, "always", "never")."""
+def columns(suite: str, metrics: dict, subsets: str = "auto") -> dict[str, float]:
+    """Table columns of a selection suite: its official headline (`acc`); clipcomp's pooled accuracy as
+    `SUITE/pooled` when the headline is a macro; one column per subset (`subsets`: "auto" = when there is more
+    than one, "always", "never")."""
     cols: dict[str, float] = {suite: metrics.get("acc")}
     per = metrics.get("per_subset_acc", {})
-    if macro:
-        cols[f"{suite}/macro"] = sum(per.values()) / len(per) if per else float("nan")
-    elif subsets == "always" or (subsets == "auto" and len(per) > 1):
+    if "pooled_acc" in metrics:
+        cols[f"{suite}/pooled"] = metrics["pooled_acc"]
+    if subsets == "always" or (subsets == "auto" and len(per) > 1):
         for sub, v in per.items():
             cols[f"{suite}/{sub}"] = v
     return cols

@@ -1,0 +1,417 @@
+"""Every suite's numbers equal its authors' scoring, item for item, on fixtures in the official file layouts
+(built from the repository's real COCO sample images and captions). Each `official_*` function below is a
+transcription of the official code (file and lines named), run on the same image/text embeddings."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from clipcomp.models import ModelSpec  # noqa: E402
+from clipcomp.models.embed import make_embedder  # noqa: E402
+from clipcomp.pipelines.suites import eval_suite, summary_columns  # noqa: E402
+
+SAMPLE = Path(__file__).parent / "data" / "coco_sample"
+IMAGES = SAMPLE / "images"
+SPEC = ModelSpec(model="clipcomp-micro", cache_dir=None, seed=3)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    emb, _ = make_embedder(SPEC, progress=False)
+    return emb
+
+
+def _coco():
+    d = json.loads((SAMPLE / "captions_val2017.json").read_text())
+    files = {im["id"]: im["file_name"] for im in d["images"]}
+    out: dict[str, list[str]] = {}
+    for a in sorted(d["annotations"], key=lambda a: a["id"]):
+        out.setdefault(files[a["image_id"]], []).append(a["caption"])
+    return sorted(out.items())
+
+
+def _items(path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(Path(path) / "items.parquet").to_pylist()
+
+
+def _img(emb, paths):
+    return emb.images([str(p) for p in paths]).embeddings
+
+
+# ---------------------------------------------------------------------------------------------------- ARO VG
+
+SYMMETRIC_SAMPLE = ["next to", "near", "with"]  # in ARO's notebook list (left out of the macro)
+ASYMMETRIC = ["on", "wearing", "holding", "under"]
+
+
+def official_vg_relation(scores: np.ndarray, relations: list[str], symmetric: list[str]) -> tuple[float, dict]:
+    """ARO dataset_zoo/aro_datasets.py VG_Relation.evaluate_scores (l. 75-105) + the notebook's macro (cell 5)."""
+    preds = np.argmax(np.squeeze(scores, axis=1), axis=-1)
+    correct_mask = preds == 1
+    all_relations = np.array(relations)
+    records = []
+    for relation in np.unique(all_relations):
+        relation_mask = all_relations == relation
+        if relation_mask.sum() == 0:
+            continue
+        records.append({"Relation": relation, "Accuracy": correct_mask[relation_mask].mean(),
+                        "Count": relation_mask.sum()})
+    kept = [r["Accuracy"] for r in records if r["Relation"] not in symmetric]
+    return float(np.mean(kept)), {r["Relation"]: float(r["Accuracy"]) for r in records}
+
+
+def official_vg_attribution(scores: np.ndarray, attributes: list[str]) -> tuple[float, dict]:
+    """ARO VG_Attribution.evaluate_scores (l. 166-191) + the notebook's macro (cell 7)."""
+    preds = np.argmax(np.squeeze(scores, axis=1), axis=-1)
+    correct_mask = preds == 1
+    all_attributes = np.array(attributes)
+    records = []
+    for attr in np.unique(all_attributes):
+        attr_mask = all_attributes == attr
+        if attr_mask.sum() < 25:
+            continue
+        records.append({"Attributes": attr, "Accuracy": correct_mask[attr_mask].mean()})
+    return float(np.mean([r["Accuracy"] for r in records])), {r["Attributes"]: float(r["Accuracy"]) for r in records}
+
+
+def _vg_scores(emb, crops, true, false):
+    """ARO's scores N x 1 x 2: [false caption, true caption] per image (model_zoo/clip_models.py l. 55-90)."""
+    im = _img(emb, crops)
+    t = emb.texts(list(true))
+    f = emb.texts(list(false))
+    return np.stack([np.einsum("nd,nd->n", im, f), np.einsum("nd,nd->n", im, t)], axis=1)[:, None, :]
+
+
+def test_aro_vg_relation_is_aros_macro_without_symmetric_relations(tmp_path, embedder):
+    coco = _coco()
+    rng = np.random.default_rng(0)
+    rels, rows = SYMMETRIC_SAMPLE + ASYMMETRIC, []
+    for k in range(70):
+        name, caps = coco[k % len(coco)]
+        rel = rels[k % len(rels)]
+        words = caps[0].lower().rstrip(" .").split()
+        x, y = int(rng.integers(0, 60)), int(rng.integers(0, 60))
+        rows.append({"image_id": Path(name).stem, "image_path": name, "bbox_x": x, "bbox_y": y,
+                     "bbox_w": int(rng.integers(60, 200)), "bbox_h": int(rng.integers(60, 200)),
+                     "true_caption": f"the {words[1]} is {rel} the {words[-1]}",
+                     "false_caption": f"the {words[-1]} is {rel} the {words[1]}",
+                     "relation_name": rel, "subj": words[1], "obj": words[-1]})
+    rows[0]["false_caption"] = rows[0]["true_caption"]  # a tie: ARO's argmax picks the false caption → wrong
+    path = tmp_path / "visual_genome_relation.json"
+    path.write_text(json.dumps(rows))
+    summary = eval_suite("aro-vg-relation", str(path), str(tmp_path / "out"), str(IMAGES), SPEC, progress=False)
+    items = _items(tmp_path / "out")
+    assert [int(r["id"]) for r in items] == list(range(70))
+    scores = _vg_scores(embedder, [r["image"] for r in items], [x["true_caption"] for x in rows],
+                        [x["false_caption"] for x in rows])
+    macro, per = official_vg_relation(scores, [x["relation_name"] for x in rows], _symmetric())
+    m = summary["metrics"]
+    assert m["acc"] == pytest.approx(macro, abs=1e-12) and m["n_macro_subsets"] == len(ASYMMETRIC)
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    assert details["per_subset_acc"] == pytest.approx(per, abs=1e-12)
+    assert not items[0]["correct"]
+    assert m["pooled_acc"] == pytest.approx(np.mean([r["correct"] for r in items]))
+    # one CLIP_benchmark-style summary per relation, under this suite's own prefix
+    sub = json.loads((tmp_path / "out" / "summary_next_to.json").read_text())
+    assert sub["dataset"] == "aro/vg_relation/next to" and sub["metrics"]["acc"] == pytest.approx(per["next to"])
+    cols = summary_columns("aro-vg-relation", str(tmp_path / "out"))
+    assert cols == {"aro-vg-relation": pytest.approx(macro), "aro-vg-relation/pooled": pytest.approx(m["pooled_acc"])}
+
+
+def _symmetric():
+    from clipcomp.datasets.aro import SYMMETRIC_RELATIONS
+
+    assert len(SYMMETRIC_RELATIONS) == len(set(SYMMETRIC_RELATIONS)) == 157  # the notebook's list, as it is
+    assert {"next to", "near", "with", "around", "adjusting"} <= set(SYMMETRIC_RELATIONS)
+    return list(SYMMETRIC_RELATIONS)
+
+
+def test_aro_vg_attribution_reports_pairs_of_at_least_25_items(tmp_path, embedder):
+    coco = _coco()
+    pairs = [("white", "black")] * 30 + [("red", "blue")] * 26 + [("small", "large")] * 10
+    rows = []
+    for k, (a, b) in enumerate(pairs):
+        name, caps = coco[k % len(coco)]
+        words = caps[0].lower().rstrip(" .").split()
+        rows.append({"image_id": Path(name).stem, "image_path": name, "bbox_x": 10 + k % 7, "bbox_y": 5,
+                     "bbox_w": 150, "bbox_h": 120, "attributes": [a, b],
+                     "true_caption": f"the {a} {words[1]} and the {b} {words[-1]}",
+                     "false_caption": f"the {b} {words[1]} and the {a} {words[-1]}"})
+    path = tmp_path / "visual_genome_attribution.json"
+    path.write_text(json.dumps(rows))
+    summary = eval_suite("aro-vg-attribution", str(path), str(tmp_path / "out"), str(IMAGES), SPEC, progress=False)
+    items = _items(tmp_path / "out")
+    scores = _vg_scores(embedder, [r["image"] for r in items], [x["true_caption"] for x in rows],
+                        [x["false_caption"] for x in rows])
+    macro, per = official_vg_attribution(scores, [f"{x['attributes'][0]}_{x['attributes'][1]}" for x in rows])
+    m = summary["metrics"]
+    assert set(per) == {"white_black", "red_blue"}
+    assert m["acc"] == pytest.approx(macro, abs=1e-12)
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    assert details["per_subset_acc"] == pytest.approx(per, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ ARO Order
+
+class OfficialTextShuffler:
+    """ARO dataset_zoo/perturbations.py TextShuffler (l. 44-117), with nltk.word_tokenize on one line (its
+    Punkt sentence model is a download; the sample captions are one sentence each)."""
+
+    def __init__(self):
+        from clipcomp.nlp import nlp
+
+        self.nlp = nlp()
+
+    def shuffle_nouns_and_adj(self, ex):
+        doc = self.nlp(ex)
+        tokens = [token.text for token in doc]
+        text = np.array(tokens)
+        noun_idx = [i for i, token in enumerate(doc) if token.tag_ in ["NN", "NNS", "NNP", "NNPS"]]
+        adjective_idx = [i for i, token in enumerate(doc) if token.tag_ in ["JJ", "JJR", "JJS"]]
+        text[noun_idx] = np.random.permutation(text[noun_idx])
+        text[adjective_idx] = np.random.permutation(text[adjective_idx])
+        return " ".join(text)
+
+    def shuffle_allbut_nouns_and_adj(self, ex):
+        doc = self.nlp(ex)
+        tokens = [token.text for token in doc]
+        text = np.array(tokens)
+        noun_adj_idx = [i for i, token in enumerate(doc)
+                        if token.tag_ in ["NN", "NNS", "NNP", "NNPS", "JJ", "JJR", "JJS"]]
+        else_idx = np.ones(text.shape[0])
+        else_idx[noun_adj_idx] = 0
+        else_idx = else_idx.astype(bool)
+        text[else_idx] = np.random.permutation(text[else_idx])
+        return " ".join(text)
+
+    def get_trigrams(self, sentence):
+        trigrams, trigram = [], []
+        for i in range(len(sentence)):
+            trigram.append(sentence[i])
+            if i % 3 == 2:
+                trigrams.append(trigram[:])
+                trigram = []
+        if trigram:
+            trigrams.append(trigram)
+        return trigrams
+
+    def shuffle_within_trigrams(self, ex):
+        import nltk
+
+        tokens = nltk.word_tokenize(ex, preserve_line=True)
+        trigrams = self.get_trigrams(tokens)
+        for trigram in trigrams:
+            random.shuffle(trigram)
+        return " ".join([" ".join(trigram) for trigram in trigrams])
+
+    def shuffle_trigrams(self, ex):
+        import nltk
+
+        tokens = nltk.word_tokenize(ex, preserve_line=True)
+        trigrams = self.get_trigrams(tokens)
+        random.shuffle(trigrams)
+        return " ".join([" ".join(trigram) for trigram in trigrams])
+
+
+def official_pre_caption(caption, max_words=50):
+    """ARO dataset_zoo/retrieval.py pre_caption (l. 15-34)."""
+    import re
+
+    caption = re.sub(r"([.!\"()*#:;~])", " ", caption.lower())
+    caption = re.sub(r"\s{2,}", " ", caption)
+    caption = caption.rstrip("\n")
+    caption = caption.strip(" ")
+    caption_words = caption.split(" ")
+    if len(caption_words) > max_words:
+        caption = " ".join(caption_words[:max_words])
+    return caption
+
+
+def official_order_cases(annotation: list[dict], seed: int = 1) -> list[dict]:
+    """ARO COCO_Order.__init__ (l. 208-240) after main_aro.py's seed_all(1)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    shuffler = OfficialTextShuffler()
+    perturb_functions = [shuffler.shuffle_nouns_and_adj, shuffler.shuffle_allbut_nouns_and_adj,
+                         shuffler.shuffle_within_trigrams, shuffler.shuffle_trigrams]
+    cases = []
+    for ann in annotation:
+        for caption in ann["caption"]:
+            case = {"image": ann["image"], "caption_options": [official_pre_caption(caption, 30)]}
+            for perturb_fn in perturb_functions:
+                case["caption_options"].append(official_pre_caption(perturb_fn(caption), 30))
+            cases.append(case)
+    return cases
+
+
+@pytest.mark.parametrize("suite,file", [("coco-order", "coco_karpathy_test.json"),
+                                        ("flickr-order", "flickr30k_test.json")])
+def test_order_suites_read_aros_own_files_and_score_as_aro(tmp_path, embedder, suite, file):
+    coco = _coco()
+    annotation = [{"image": f"val2014/{name}", "caption": caps, "image_id": k} for k, (name, caps) in
+                  enumerate(coco)]
+    annotation[0]["caption"] = annotation[0]["caption"] + ["dog", "A dog. "]  # identical perturbations: ties
+    root = tmp_path / "data"
+    (root / "val2014").mkdir(parents=True)
+    for name, _ in coco:
+        (root / "val2014" / name).symlink_to((IMAGES / name).resolve())
+    (root / file).write_text(json.dumps(annotation))
+    summary = eval_suite(suite, str(root / file), str(tmp_path / "out"), str(root), SPEC, progress=False)
+    cases = official_order_cases(annotation)
+    items = _items(tmp_path / "out")
+    assert len(items) == len(cases) == sum(len(a["caption"]) for a in annotation)
+    for it, case in zip(items, cases, strict=True):
+        assert [it["caption"]] + it["negatives"] == case["caption_options"]
+    # official scores: N x 1 x 5, argmax == 0 is correct (evaluate_scores l. 269-281)
+    im = _img(embedder, [root / c["image"] for c in cases])
+    scores = np.stack([np.einsum("d,kd->k", im[i], embedder.texts(c["caption_options"]))
+                       for i, c in enumerate(cases)])[:, None, :]
+    correct = np.argmax(np.squeeze(scores, axis=1), axis=-1) == 0
+    assert [r["correct"] for r in items] == correct.tolist()
+    assert summary["metrics"]["acc"] == pytest.approx(float(np.mean(correct)), abs=1e-12)
+    same = [k for k, c in enumerate(cases) if set(c["caption_options"]) == {c["caption_options"][0]}]
+    assert same and all(items[k]["correct"] for k in same)  # all four perturbations tie: correct, as ARO's argmax
+
+
+def test_order_rejects_a_file_in_another_format(tmp_path):
+    from clipcomp.datasets.aro import coco_order
+    from clipcomp.errors import ClipcompError
+
+    (tmp_path / "x.json").write_text(json.dumps([{"img": "a.jpg"}]))
+    with pytest.raises(ClipcompError, match="lacks image or caption"):
+        coco_order(str(tmp_path / "x.json"), str(tmp_path))
+
+
+# ------------------------------------------------------------------------------------------------------ VALSE
+
+def official_valse(foils_data: dict, score) -> tuple[int, float]:
+    """Heidelberg-NLP/VALSE lxmert_valse_eval.py (l. 30-95): valid items only, pairwise accuracy acc_r."""
+    count, pairwise_acc = 0, 0
+    for _foil_id, foil in foils_data.items():
+        caption_fits = foil["mturk"]["caption"]
+        if caption_fits >= 2:
+            s_caption, s_foil = score(foil["image_file"], foil["caption"]), score(foil["image_file"], foil["foil"])
+            if s_caption > s_foil:
+                pairwise_acc += 1
+            count += 1
+    return count, pairwise_acc / count * 100
+
+
+def test_valse_filters_valid_items_and_reports_per_piece(tmp_path, embedder):
+    coco = _coco()
+    pieces = {}
+    for p, piece in enumerate(["existence", "counting-hard"]):
+        obj = {}
+        for k, (name, caps) in enumerate(coco):
+            obj[f"{piece}-{k}"] = {"dataset": "coco2017", "image_file": name, "caption": caps[p],
+                                   "foil": caps[p].replace("a ", "two ", 1) if k % 3 else caps[(p + 1) % 5],
+                                   "mturk": {"foil": 0, "caption": (k + p) % 4, "other": 0},
+                                   "linguistic_phenomena": piece}
+        pieces[piece] = obj
+        (tmp_path / "pieces").mkdir(exist_ok=True)
+        (tmp_path / "pieces" / f"{piece}.json").write_text(json.dumps(obj))
+    summary = eval_suite("valse", str(tmp_path / "pieces"), str(tmp_path / "out"), str(IMAGES), SPEC, progress=False)
+
+    def score(image, text):
+        return float(_img(embedder, [IMAGES / image])[0] @ embedder.texts([text])[0])
+
+    per = {piece: official_valse(obj, score) for piece, obj in pieces.items()}
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    for piece, (count, acc_r) in per.items():
+        assert details["per_subset_n"][piece] == count
+        assert 100 * details["per_subset_acc"][piece] == pytest.approx(acc_r, abs=1e-9)
+    assert summary["metrics"]["acc"] == pytest.approx(np.mean([a for _, a in per.values()]) / 100)
+    cols = summary_columns("valse", str(tmp_path / "out"))
+    assert {"valse", "valse/pooled", "valse/existence", "valse/counting-hard"} <= set(cols)
+
+
+# --------------------------------------------------------------------------------------------- SugarCrepe++
+
+def official_scpp(data: list[dict], emb) -> dict:
+    """Sri-Harsha/scpp VLMs/test_Variants_CLIP.py (l. 46-98) for one subset file."""
+    total = correct_full = correct_img_p1 = correct_img_p2 = correct_text = 0
+    for line in data:
+        img = _img(emb, [IMAGES / line["filename"]])[0]
+        p1, p2, neg = emb.texts([line["caption"], line["caption2"], line["negative_caption"]])
+        cos_p1, cos_p2, cos_neg = img @ p1, img @ p2, img @ neg
+        cos_p1p2, cos_p1_neg, cos_p2_neg = p1 @ p2, p1 @ neg, p2 @ neg
+        total += 1
+        correct_full += int(cos_p1 > cos_neg and cos_p2 > cos_neg)
+        correct_img_p1 += int(cos_p1 > cos_neg)
+        correct_img_p2 += int(cos_p2 > cos_neg)
+        correct_text += int(cos_p1p2 > cos_p1_neg and cos_p1p2 > cos_p2_neg)
+    return {"itt_acc": correct_full / total, "img_p1_acc": correct_img_p1 / total,
+            "img_p2_acc": correct_img_p2 / total, "tot_acc": correct_text / total}
+
+
+def test_sugarcrepe_pp_per_subset_numbers_in_the_summary(tmp_path, embedder):
+    coco = _coco()
+    suite = tmp_path / "data"
+    suite.mkdir()
+    files = {}
+    for j, sub in enumerate(["swap_obj", "replace_att"]):
+        data = [{"id": k, "filename": name, "caption": caps[j], "caption2": caps[j + 1],
+                 "negative_caption": caps[j].replace("a ", "two ", 1)} for k, (name, caps) in enumerate(coco)]
+        files[sub] = data
+        (suite / f"{sub}.json").write_text(json.dumps(data))
+    summary = eval_suite("sugarcrepe++", str(suite), str(tmp_path / "out"), str(IMAGES), SPEC, progress=False)
+    for sub, data in files.items():
+        want = official_scpp(data, embedder)
+        sub_summary = json.loads((tmp_path / "out" / f"summary_{sub}.json").read_text())
+        for k, v in want.items():
+            assert summary["metrics"][f"{sub}/{k}"] == pytest.approx(v, abs=1e-12)
+            assert sub_summary["metrics"][k] == pytest.approx(v, abs=1e-12)
+    assert "pooled_itt_acc" in summary["metrics"]
+
+
+# ---------------------------------------------------------------------------------------------- Winoground
+
+def test_winoground_breakdowns_by_main_predicates_and_secondary_tag(tmp_path, embedder):
+    coco = _coco()
+    lines, meta = [], []
+    tags = ["Object", "Relation", "Both"]
+    secondary = ["", "Symbolic", "Pragmatics", "Symbolic, Series", ""]
+    for k in range(8):
+        (a, ca), (b, cb) = coco[(2 * k) % len(coco)], coco[(2 * k + 1) % len(coco)]
+        ex = {"id": k, "caption_0": ca[0], "caption_1": cb[0], "image_0": Path(a).stem, "image_1": Path(b).stem,
+              "tag": tags[k % 3], "secondary_tag": secondary[k % 5], "num_main_preds": 1 + k % 2,
+              "collapsed_tag": tags[k % 3]}
+        lines.append(json.dumps(ex))
+        meta.append((ex, IMAGES / a, IMAGES / b))
+    (tmp_path / "images").mkdir()
+    for _, pa_, pb in meta:
+        for p in (pa_, pb):
+            if not (tmp_path / "images" / f"{p.stem}.png").exists():
+                from PIL import Image
+
+                Image.open(p).convert("RGB").save(tmp_path / "images" / f"{p.stem}.png")
+    (tmp_path / "examples.jsonl").write_text("\n".join(lines) + "\n")
+    summary = eval_suite("winoground", str(tmp_path / "examples.jsonl"), str(tmp_path / "out"), spec=SPEC,
+                         progress=False)
+    # official: winoground's text/image/group scores per example (Thrush et al. 2022, eq. 1-3)
+    rows = []
+    for ex, _, _ in meta:
+        i0, i1 = _img(embedder, [tmp_path / "images" / f"{ex['image_0']}.png",
+                                 tmp_path / "images" / f"{ex['image_1']}.png"])
+        c0, c1 = embedder.texts([ex["caption_0"], ex["caption_1"]])
+        text = c0 @ i0 > c1 @ i0 and c1 @ i1 > c0 @ i1
+        image = c0 @ i0 > c0 @ i1 and c1 @ i1 > c1 @ i0
+        rows.append((ex, text, image, text and image))
+    m = summary["metrics"]
+    for n in (1, 2):
+        sub = [r for r in rows if r[0]["num_main_preds"] == n]
+        assert m[f"num_main_preds={n}/group_score"] == pytest.approx(np.mean([r[3] for r in sub]))
+        assert m[f"num_main_preds={n}/text_score"] == pytest.approx(np.mean([r[1] for r in sub]))
+    for tag in ("Symbolic", "Pragmatics", "Series"):
+        sub = [r for r in rows if tag in r[0]["secondary_tag"]]
+        assert m[f"secondary_tag={tag}/image_score"] == pytest.approx(np.mean([r[2] for r in sub]))
+    assert m["group_score"] == pytest.approx(np.mean([r[3] for r in rows]))
