@@ -24,4 +24,9 @@ def lab_sweep(config: Annotated[str, typer.Argument(help="YAML/TOML with world/c
     from clipcomp.pipelines.lab import sweep
 
     res = sweep(config, progress=not quiet, force=force, overrides=overrides or ())
+    if res.get("gates"):
+        from clipcomp.analysis.gates import require
+
+        console.print("Gates: did every run learn the base task?\n" + res["gates_md"])
+        require(res["gates"], "a sweep run")  # a failed gate: one line, exit 2 — no effect table
     console.print(res["table"])

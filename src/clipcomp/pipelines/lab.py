@@ -13,7 +13,12 @@ Config sections: `world`, `captions`, `dataset`, `train` (the base), and `sweep`
         dense: {}
         sparse: {captions.attribute_density: 0.25}
 
-Finished runs are kept (`runs/<cell>-s<seed>/binding.json`) and skipped when the sweep is run again.
+      gates:                           # optional: the base task each run must have learned (probe: minimum)
+        replace_attribute_acc: 0.9
+
+Finished runs are kept (`runs/<cell>-s<seed>/binding.json`) and skipped when the sweep is run again. With
+`gates`, every run's probes are checked (clipcomp.analysis.gates) and written to `gates.md` before any effect:
+`lab_gates` gives the table, and `clipcomp lab sweep` stops with one line when a run failed one.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from clipcomp.synth.world import WorldConfig
 from clipcomp.train.trainer import TrainConfig
 
 SECTIONS = ("world", "captions", "dataset", "train", "sweep", "eval")
+PROBES = ("binding_accuracy", "replace_attribute_acc", "replace_object_acc", "t2i_swap_attribute_acc")
 _CLASSES = {"world": WorldConfig, "captions": CaptionKnobs, "dataset": DatasetSpec, "train": TrainConfig}
 
 
@@ -48,8 +54,14 @@ class SweepConfig:
     eval_scenes: int = 500
     grid: dict | None = None
     cells: dict | None = None
+    gates: dict | None = None  # probe name → minimum accuracy every run must reach (the base task it learned)
 
     def validate(self, where: str = "sweep") -> None:
+        for k, v in (self.gates or {}).items():
+            if k not in PROBES:
+                raise ClipcompError(f"{where}.gates.{k}: not a probe (expected one of {', '.join(PROBES)})")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= 1:
+                raise ClipcompError(f"{where}.gates.{k} = {v!r}: a gate threshold must be in [0, 1]")
         if not self.seeds:
             raise ClipcompError(f"{where}.seeds: at least one seed")
         if (self.grid is None) == (self.cells is None):
@@ -202,14 +214,35 @@ def sweep(path: str, progress: bool = True, force: bool = False, overrides=()) -
     for name, ov in cells:
         for seed in sw.seeds:
             rows.append(run_cell(raw, name, ov, seed, sw, path, progress, force))
-    return write_sweep_report(rows, cells, sw)
+    res = write_sweep_report(rows, cells, sw)
+    res["gates"] = lab_gates(rows, sw)
+    if res["gates"]:
+        from clipcomp.analysis.gates import gate_table, gates_json
+
+        res["gates_md"] = gate_table(res["gates"])
+        atomic_write_text(os.path.join(sw.out, "gates.md"), res["gates_md"])
+        atomic_write_json(os.path.join(sw.out, "gates.json"), gates_json(res["gates"]))
+    return res
+
+
+def lab_gates(rows: list[dict], sw: SweepConfig) -> list:
+    """One gate per (run, gated probe): the run's probe accuracy on its held-out scenes ≥ the threshold."""
+    from clipcomp.analysis.gates import Gate
+
+    out = []
+    for probe, threshold in (sw.gates or {}).items():
+        for r in rows:
+            v = float(r[probe])
+            out.append(Gate(probe.replace("_acc", "").replace("_", " "), f"{r['cell']} s{r['seed']}", v,
+                            float(threshold), ">=", int(sw.eval_scenes), math.isfinite(v) and v >= threshold))
+    return out
 
 
 def write_sweep_report(rows: list[dict], cells: list[tuple[str, dict]], sw: SweepConfig) -> dict:
     table = pa.Table.from_pylist([{k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
                                   for r in rows])
     write_parquet(table, os.path.join(sw.out, "results.parquet"))
-    probes = ("binding_accuracy", "replace_attribute_acc", "replace_object_acc", "t2i_swap_attribute_acc")
+    probes = PROBES
     summary = []
     for name, ov in cells:
         rs = [r for r in rows if r["cell"] == name]
