@@ -415,3 +415,133 @@ def test_winoground_breakdowns_by_main_predicates_and_secondary_tag(tmp_path, em
         sub = [r for r in rows if tag in r[0]["secondary_tag"]]
         assert m[f"secondary_tag={tag}/image_score"] == pytest.approx(np.mean([r[2] for r in sub]))
     assert m["group_score"] == pytest.approx(np.mean([r[3] for r in rows]))
+
+
+# ------------------------------------------------------------------------------- COLA, ColorSwap, MMVP-VLM
+
+def test_cola_multiobject_accuracy_is_colas(tmp_path, embedder):
+    coco = _coco()
+    rows = []
+    for k in range(12):
+        (a, ca), (b, cb) = coco[k % len(coco)], coco[(k + 5) % len(coco)]
+        rows.append([f"https://cs-people.bu.edu/array/data/vg_gqa_images/{a}", ca[0],
+                     f"https://cs-people.bu.edu/array/data/vg_gqa_images/{b}", cb[1]])
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "COLA_multiobjects_matching_benchmark.json"
+    path.write_text(json.dumps(rows))
+    summary = eval_suite("cola", str(path), str(tmp_path / "out"), str(IMAGES), SPEC, progress=False)
+    accs = []
+    for im1, c1, im2, c2 in rows:  # COLA scripts/eval.py ColaMultiObjAcc on preds[image, caption]
+        i = _img(embedder, [IMAGES / im1.rsplit("/", 1)[-1], IMAGES / im2.rsplit("/", 1)[-1]])
+        t = embedder.texts([c1, c2])
+        preds = i @ t.T
+        accs.append(preds[0, 0] > preds[1, 0] and preds[1, 1] > preds[0, 1])
+    assert summary["metrics"]["acc"] == pytest.approx(np.mean(accs), abs=1e-12)
+    assert summary_columns("cola", str(tmp_path / "out")) == {"cola": pytest.approx(np.mean(accs))}
+
+
+def test_colorswap_scores_are_winogrounds_on_its_own_file(tmp_path, embedder):
+    coco = _coco()
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for k in range(6):
+        (a, ca), (b, cb) = coco[2 * k], coco[2 * k + 1]
+        for j, src in ((1, a), (2, b)):
+            (root / "images" / f"img_{k}_{j}.png").symlink_to((IMAGES / src).resolve())
+        rows.append({"id": k, "caption_1": ca[0], "caption_2": cb[0], "image_1": f"images/img_{k}_1.png",
+                     "image_2": f"images/img_{k}_2.png", "image_source": ["midjourney", "dalle"][k % 2],
+                     "caption_source": "human"})
+    (root / "test.json").write_text(json.dumps(rows))
+    summary = eval_suite("colorswap", str(root), str(tmp_path / "out"), spec=SPEC, progress=False)
+    text, image = [], []
+    for r in rows:
+        i1, i2 = _img(embedder, [root / r["image_1"], root / r["image_2"]])
+        c1, c2 = embedder.texts([r["caption_1"], r["caption_2"]])
+        text.append(c1 @ i1 > c2 @ i1 and c2 @ i2 > c1 @ i2)
+        image.append(c1 @ i1 > c1 @ i2 and c2 @ i2 > c2 @ i1)
+    m = summary["metrics"]
+    assert m["text_score"] == pytest.approx(np.mean(text)) and m["image_score"] == pytest.approx(np.mean(image))
+    assert m["group_score"] == pytest.approx(np.mean([a and b for a, b in zip(text, image, strict=True)]))
+    assert "tag=midjourney/group_score" in m
+
+
+def official_mmvp(root: Path, emb) -> dict:
+    """tsb0601/MMVP scripts/evaluate_vlm.py benchmark_model (l. 14-90), with the model's cosine similarities in
+    place of CLIP's logits (a softmax over two images > 0.5 ⇔ the first image's logit is higher)."""
+    import csv
+
+    categories = ["Orientation and Direction", "Presence of Specific Features", "State and Condition",
+                  "Quantity and Count", "Positional and Relational Context", "Color and Appearance",
+                  "Structural Characteristics", "Texts", "Viewpoint and Perspective"]
+    pair_accuracies = {category: 0 for category in categories}
+    num_pairs = 0
+    with open(root / "Questions.csv") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for row in reader:
+            qid1, qtype1, statement1 = row
+            row = next(reader, None)
+            if not row:
+                break
+            qid2, qtype2, statement2 = row
+            qid1, qid2 = int(qid1), int(qid2)
+            imgs = _img(emb, [root / "MLLM_VLM Images" / qtype1 / f"{qid1}.jpg",
+                              root / "MLLM_VLM Images" / qtype1 / f"{qid2}.jpg"])
+            t1, t2 = emb.texts(["a photo of " + statement1, "a photo of " + statement2])
+            pred1 = "img1" if t1 @ imgs[0] > t1 @ imgs[1] else "img2"
+            pred2 = "img1" if t2 @ imgs[0] > t2 @ imgs[1] else "img2"
+            gt1 = "img1" if qid1 % 2 == 1 else "img2"
+            gt2 = "img1" if qid2 % 2 == 1 else "img2"
+            current_category = categories[num_pairs // 15]
+            if pred1 == gt1 and pred2 == gt2:
+                pair_accuracies[current_category] += 1
+            num_pairs += 1
+    for category in pair_accuracies:
+        pair_accuracies[category] = (pair_accuracies[category] / (num_pairs // len(categories))) * 100
+    return pair_accuracies
+
+
+def test_mmvp_vlm_pair_accuracy_per_category_is_the_official(tmp_path, embedder):
+    from clipcomp.datasets.mmvp import CATEGORIES
+
+    coco = _coco()
+    root = tmp_path / "MMVP_VLM"
+    lines = ["Question ID,Type,Statement"]
+    for k in range(135):
+        cat = CATEGORIES[k // 15]
+        (root / "MLLM_VLM Images" / cat).mkdir(parents=True, exist_ok=True)
+        for j in (0, 1):
+            q = 2 * k + 1 + j
+            name, caps = coco[(2 * k + j) % len(coco)]
+            (root / "MLLM_VLM Images" / cat / f"{q}.jpg").symlink_to((IMAGES / name).resolve())
+            statement = caps[k % 5].strip().rstrip(".").lower().replace(",", "")
+            lines.append(f"{q},{cat},{statement}")
+    (root / "Questions.csv").write_text("\n".join(lines) + "\n")
+    summary = eval_suite("mmvp-vlm", str(root), str(tmp_path / "out"), spec=SPEC, progress=False)
+    want = official_mmvp(root, embedder)
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    assert {k: 100 * v for k, v in details["per_subset_acc"].items()} == pytest.approx(want, abs=1e-9)
+    assert summary["metrics"]["acc"] == pytest.approx(np.mean(list(want.values())) / 100, abs=1e-12)
+    cols = summary_columns("mmvp-vlm", str(tmp_path / "out"))
+    assert len([c for c in cols if c.startswith("mmvp-vlm/")]) == 10  # 9 categories + pooled
+
+
+@pytest.mark.parametrize("suite,content,name,expected", [
+    ("mmvp-vlm", None, "folder", "no Questions.csv (MMVP-VLM layout"),
+    ("cola", {"a": 1}, "cola.json", "expected COLA multi-object JSON"),
+    ("colorswap", [{"id": 0, "caption_1": "x"}], "test.json", "lacks caption_2, image_1, image_2"),
+    ("coco-order", {"images": []}, "coco_karpathy_test.json", "expected ARO's coco_karpathy_test.json"),
+    ("valse", {"k": {"caption": "c"}}, "existence.json", "lacks image_file, caption or foil"),
+])
+def test_a_suite_file_in_another_format_is_one_line(tmp_path, capsys, suite, content, name, expected):
+    from conftest import run_cli
+
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_text(json.dumps(content))
+    code, _, err = run_cli(["eval", "suite", suite, str(path), "--images", str(IMAGES), "-o",
+                            str(tmp_path / "out"), "--model", "clipcomp-micro"], capsys)
+    assert code == 2 and expected in " ".join(err.split()) and len(err.strip().splitlines()) == 1, err
