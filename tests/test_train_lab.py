@@ -203,3 +203,25 @@ def test_torchrun_ddp_matches_single_process(tmp_path, small_data):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=2e-5)
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 3  # rank 0 logs alone
+
+
+def test_report_to_tensorboard_writes_events_tensorboard_reads(tmp_path, small_data):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb-run"
+    main(["train", "--data", str(small_data), "--model", "clipcomp-micro", "--steps", "4", "--batch-size", "8",
+          "--warmup", "1", "--log-every", "2", "--threads", "1", "-o", str(out), "-q", "--report-to", "tensorboard",
+          "--eval", f"binding={small_data}"])
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "train/logit_scale"} <= tags
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in acc.Scalars("train/loss")] == [x["step"] for x in lines] == [2, 4]
+    assert [e.value for e in acc.Scalars("train/loss")] == pytest.approx([x["loss"] for x in lines], rel=1e-6)
+    evals = [t for t in tags if t.startswith("eval/binding-0/")]
+    assert evals and [e.step for e in acc.Scalars(evals[0])] == [0, 4]  # before and after
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(small_data), "-o", str(tmp_path / "x"), "--report-to", "mlflow"])
+    assert exc.value.code == 2

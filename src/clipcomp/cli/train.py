@@ -97,6 +97,10 @@ def train_cmd(
                                                     "(a registered task or suite: zeroshot, retrieval, select, "
                                                     "binding, sugarcrepe, ...; repeatable).")] = None,
     eval_images: Annotated[str | None, typer.Option(help="Image folder for --eval data that needs one.")] = None,
+    report_to: Annotated[list[str] | None, typer.Option("--report-to", help="Also log scalars to tensorboard "
+                                                        "and/or wandb (repeatable or comma-separated; W&B offline "
+                                                        "without WANDB_API_KEY); metrics.jsonl is always written.")]
+    = None,
     force: Annotated[bool, typer.Option(help="Replace a run with other settings in OUT.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -118,7 +122,8 @@ def train_cmd(
              "workers": workers, "skip_bad": skip_bad, "precision": precision, "device": device,
              "checkpoint_every": checkpoint_every, "log_every": log_every, "threads": threads,
              "fields": _field_map(field) if field else None,
-             "loss_options": _loss_options(loss_option) if loss_option else None}
+             "loss_options": _loss_options(loss_option) if loss_option else None,
+             "report_to": [n.strip() for v in report_to for n in v.split(",") if n.strip()] if report_to else None}
     cfg = load_train_config(config, overrides, require=("data",), **given)
     if cfg.data_format == "auto":  # a missing local path fails now, before torch and open_clip are imported
         from clipcomp.datasets.formats import detect_format

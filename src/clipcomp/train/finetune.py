@@ -25,6 +25,13 @@ def finetune(cfg: TrainConfig, evals: list[tuple[str, str]] | None = None, eval_
     res = train(cfg, progress=progress, force=force)
     rank, _, _ = _dist_env()
     rows = []
+    reporters = None
+    if evals and cfg.report_to and rank == 0 and res["steps_done"] == cfg.steps:
+        from dataclasses import asdict
+
+        from clipcomp.train.reporting import Reporters
+
+        reporters = Reporters(list(cfg.report_to), cfg.out, asdict(cfg))  # the same run: TensorBoard dir, W&B id
     if evals and rank == 0 and res["steps_done"] == cfg.steps:
         final = os.path.join(cfg.out, "final.pt")
         for n, (task, data) in enumerate(evals):
@@ -37,4 +44,9 @@ def finetune(cfg: TrainConfig, evals: list[tuple[str, str]] | None = None, eval_
                           force=force, progress=progress)
             hb, ha = _headline(sb), _headline(sa)
             rows += [{"task": task, "data": data, "metric": k, "before": hb[k], "after": ha[k]} for k in hb if k in ha]
+            if reporters is not None:  # step 0: the starting weights; step N: the trained ones
+                reporters.scalars(0, hb, f"eval/{task}-{n}/")
+                reporters.scalars(cfg.steps, ha, f"eval/{task}-{n}/")
+    if reporters is not None:
+        reporters.close()
     return {"train": res, "evals": rows}

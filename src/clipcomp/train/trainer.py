@@ -20,7 +20,8 @@ from clipcomp.errors import ClipcompError
 
 # Settings that do not change what is computed: they may differ when a run resumes.
 DEFAULT_WARMUP = 100
-RUNTIME_KEYS = ("steps", "checkpoint_every", "log_every", "workers", "threads", "out", "device", "skip_bad")
+RUNTIME_KEYS = ("steps", "checkpoint_every", "log_every", "workers", "threads", "out", "device", "skip_bad",
+                "report_to")
 
 
 @typed
@@ -59,6 +60,7 @@ class TrainConfig:
     # fine-tuning
     freeze: str = "none"  # none | image | text
     wise_ft: float | None = None  # interpolate the final weights with the starting model: (1-a)·start + a·end
+    report_to: list[str] = field(default_factory=list)  # tensorboard | wandb, beside metrics.jsonl (reporting.py)
 
     def __post_init__(self) -> None:
         if self.warmup is None:  # a default that depends on another field lives here, not in a front end
@@ -85,6 +87,9 @@ class TrainConfig:
             raise ClipcompError(f"{where}.shuffle_buffer must be ≥ 0")
         if self.data_format not in FORMATS:
             raise ClipcompError(f"{where}.data_format: {self.data_format!r} is not one of {', '.join(FORMATS)}")
+        from clipcomp.train.reporting import check_report_to
+
+        check_report_to(list(self.report_to), f"{where}.report_to")
         if self.freeze not in ("none", "image", "text"):
             raise ClipcompError(f"{where}.freeze: {self.freeze!r} is not one of none, image, text")
         if self.wise_ft is not None and not 0.0 <= self.wise_ft <= 1.0:
@@ -393,12 +398,14 @@ def finish(run: _Run) -> None:
     _save(final, run.model, None, None, cfg.steps, cfg)
 
 
-def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None, force: bool = False) -> dict:
+def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None, force: bool = False,
+          reporters=None) -> dict:
     """Train or fine-tune (resuming from OUT/checkpoint.pt when the settings match) and return a summary.
 
     The phases: `setup` → `build_model_and_data` → `make_optimizer` → `resume` → `train_step` per batch, with
     metrics lines and checkpoints (phase 6, below) → `finish`. `stop_after` stops early after that step (tests,
-    chunked runs); `force` replaces a run with other settings.
+    chunked runs); `force` replaces a run with other settings. Metric lines also go to `cfg.report_to`
+    (TensorBoard, W&B; `reporters` passes open ones, e.g. from finetune, which logs evaluations to them too).
     """
     from clipcomp.io import atomic_write_json
     from clipcomp.progress import progress_bar
@@ -409,6 +416,13 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     resume(run)
     rank, start = run.rank, run.start
     log = open(os.path.join(cfg.out, "metrics.jsonl"), "a", encoding="utf-8") if rank == 0 else None  # noqa: SIM115
+    own_reporters = reporters is None and rank == 0 and bool(cfg.report_to)
+    if own_reporters:
+        from clipcomp.train.reporting import Reporters
+
+        reporters = Reporters(list(cfg.report_to), cfg.out, asdict(cfg))
+    if rank != 0:
+        reporters = None
     t_start = time.perf_counter()
     seen = 0
     last = {}
@@ -440,6 +454,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
                             "elapsed_s": el, **run.loss_fn.diagnostics()}
                     log.write(json.dumps(last) + "\n")
                     log.flush()
+                    if reporters is not None:
+                        reporters.scalars(done, {k: v for k, v in last.items() if k != "step"}, "train/")
                     bar.set_postfix(loss=f"{last['loss']:.3f}")
                 if rank == 0 and (done % cfg.checkpoint_every == 0 or done == end):
                     _save(run.ckpt_path, run.model, run.opt, run.scaler, done, cfg, run.loss_fn)
@@ -454,6 +470,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     finally:
         if log:
             log.close()
+        if own_reporters:
+            reporters.close()
     if step < end:
         raise ClipcompError(f"{cfg.data}: the data ran out after step {step}")
     if rank == 0 and end == cfg.steps:
