@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from importlib import resources
 from typing import Annotated
 
@@ -240,3 +241,25 @@ def stats_info(
         t.add_row("skipped", "\n".join(f"{s['file']}: {s['reason']}" for s in info["skipped"][:5]))
     t.add_row("versions", ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items()))
     console.print(t)
+
+
+@stats_app.command("knobs")
+def stats_knobs(
+    inputs: Annotated[list[str], typer.Argument(help="Caption files, directories or globs (any format `stats "
+                                                     "build` reads), or one COCO captions JSON with --instances.")],
+    out: Annotated[str, typer.Option("-o", "--out", help="Output directory (captions.parquet, knobs.json, "
+                                                         "knobs.md).")] = "runs/knobs",
+    instances: Annotated[str | None, typer.Option(help="COCO instances JSON of the captions' images: completeness, "
+                                                       "saliency and word order need object annotations.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column name or 0-based index.")] = None,
+    workers: Annotated[int, typer.Option(help="spaCy parser processes (≥ 1).", min=1)] = 1,
+    force: Annotated[bool, typer.Option(help="Overwrite a different run in OUT.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Where a caption corpus sits on the binding lab's knobs: attribute density, completeness, saliency bias,
+    word order. → analysis.caption_knobs.measure_knobs"""
+    from clipcomp.analysis.caption_knobs import knobs_table, measure_knobs
+
+    s = measure_knobs(list(inputs), out, instances, text_column, workers, force, not quiet)
+    print(knobs_table({os.path.basename(inputs[0]): s}))
+    print(f"{out}/captions.parquet (one row per caption), knobs.json, knobs.md")
