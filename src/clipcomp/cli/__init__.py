@@ -27,6 +27,7 @@ from clipcomp.cli.slipform import slipform_cmd
 from clipcomp.cli.stats import stats_app
 from clipcomp.cli.synth import synth_app
 from clipcomp.cli.train import train_cmd
+from clipcomp.cli.vqa import vqa_app
 from clipcomp.errors import ClipcompError
 
 app = typer.Typer(
@@ -35,7 +36,8 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 for _name, _group in (("stats", stats_app), ("eval", eval_app), ("analyze", analyze_app), ("synth", synth_app),
                       ("lab", lab_app), ("bench", bench_app), ("mix", mix_app), ("negatives", negatives_app),
-                      ("mech", mech_app), ("similarity", similarity_app), ("domains", domains_app)):
+                      ("mech", mech_app), ("similarity", similarity_app), ("domains", domains_app),
+                      ("vqa", vqa_app)):
     app.add_typer(_group, name=_name)
 for _name, _cmd in (("train", train_cmd), ("embed", embed_cmd), ("quickstart", quickstart_cmd),
                     ("slipform", slipform_cmd), ("models", models_cmd), ("base", base_cmd)):
