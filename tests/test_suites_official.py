@@ -545,3 +545,71 @@ def test_a_suite_file_in_another_format_is_one_line(tmp_path, capsys, suite, con
     code, _, err = run_cli(["eval", "suite", suite, str(path), "--images", str(IMAGES), "-o",
                             str(tmp_path / "out"), "--model", "clipcomp-micro"], capsys)
     assert code == 2 and expected in " ".join(err.split()) and len(err.strip().splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------------------------------------------- CREPE
+
+def official_crepe(rows: list[dict], neg_key: str, emb, image_root: Path, tmp: Path) -> dict:
+    """RAIVNLab/CREPE crepe_compo_eval_open_clip.py (CsvDataset l. 40-52, evaluate l. 88-140) with
+    crepe_eval_utils.get_one2many_rank / get_one2many_metrics (l. 62-75), batch size 1."""
+    import ast
+
+    import torch
+    from PIL import Image
+
+    ranks = []
+    for k, r in enumerate(rows):
+        raw = Image.open(image_root / "VG_100K" / f"{r['image_id']}.jpg").convert("RGB")
+        x, y, w, h = r["x"], r["y"], r["width"], r["height"]
+        raw = raw.crop((x, y, x + w, y + h))  # TF.crop(raw_image, y, x, h, w) on a PIL image
+        p = tmp / f"crop-{neg_key}-{k}.png"
+        raw.save(p)
+        image_features = torch.tensor(_img(emb, [p]))
+        text_features = torch.tensor(emb.texts([str(r["caption"])] + list(ast.literal_eval(r[neg_key]))))
+        logits_per_image = image_features @ text_features.t()
+        ranking = torch.argsort(logits_per_image, descending=True)
+        ranks.append(torch.where(ranking == 0)[1].numpy())
+    preds = np.array(ranks)
+    return {**{f"image_to_text_R@{k}": float(np.mean(preds < k)) for k in (1, 3, 5, 10)},
+            "image_to_text_mean_rank": float(preds.mean() + 1)}
+
+
+def test_crepe_ranks_as_crepe_on_its_csvs(tmp_path, embedder):
+    import csv
+
+    coco = _coco()
+    vg = tmp_path / "vg"
+    (vg / "VG_100K").mkdir(parents=True)
+    for name, _ in coco:
+        (vg / "VG_100K" / f"{int(Path(name).stem)}.jpg").symlink_to((IMAGES / name).resolve())
+    rows = []
+    for k, (name, caps) in enumerate(coco):
+        negs = [c for j, (_, cs) in enumerate(coco) if j != k for c in cs[:1]][: 4 + k % 5]
+        rows.append({"image_id": int(Path(name).stem), "caption": caps[0], "x": 5 + k, "y": 10, "width": 200,
+                     "height": 150, "valid_hard_negs_atom": repr(negs[:3]), "valid_hard_negs_comp": repr(negs),
+                     "valid_hard_negs_combined": repr(negs[::-1]), "hard_negs": repr(negs[1:])})
+    root = tmp_path / "crepe"
+    (root / "syst").mkdir(parents=True)
+    (root / "prod" / "atom").mkdir(parents=True)
+    syst = root / "syst" / "syst_vg_hard_negs_seen_compounds_in_laion.csv"
+    prod = root / "prod" / "atom" / "prod_vg_hard_negs_atom_complexity_4.csv"
+    for path, keys in ((syst, ["valid_hard_negs_atom", "valid_hard_negs_comp", "valid_hard_negs_combined"]),
+                       (prod, ["hard_negs"])):
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["image_id", "caption", "x", "y", "width", "height", *keys])
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: r[k] for k in w.fieldnames})
+    summary = eval_suite("crepe", str(root), str(tmp_path / "out"), str(vg), SPEC, progress=False)
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    want = {"syst_vg_hard_negs_seen_compounds_in_laion/atom": "valid_hard_negs_atom",
+            "syst_vg_hard_negs_seen_compounds_in_laion/comp": "valid_hard_negs_comp",
+            "syst_vg_hard_negs_seen_compounds_in_laion/combined": "valid_hard_negs_combined",
+            "prod_vg_hard_negs_atom_complexity_4": "hard_negs"}
+    assert set(details["per_subset_metrics"]) == set(want)
+    for subset, key in want.items():
+        official = official_crepe(rows, key, embedder, vg, tmp_path)
+        for m, v in official.items():
+            assert details["per_subset_metrics"][subset][m] == pytest.approx(v, abs=1e-12), (subset, m)
+    assert summary["metrics"]["acc"] == pytest.approx(
+        np.mean([details["per_subset_metrics"][s]["image_to_text_R@1"] for s in want]))
