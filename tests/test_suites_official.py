@@ -5,6 +5,7 @@ transcription of the official code (file and lines named), run on the same image
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -613,3 +614,59 @@ def test_crepe_ranks_as_crepe_on_its_csvs(tmp_path, embedder):
             assert details["per_subset_metrics"][subset][m] == pytest.approx(v, abs=1e-12), (subset, m)
     assert summary["metrics"]["acc"] == pytest.approx(
         np.mean([details["per_subset_metrics"][s]["image_to_text_R@1"] for s in want]))
+
+
+# --------------------------------------------------------------------------------------------- VL-CheckList
+
+def official_vl_checklist_itc(root: Path, dataset: Path, type_: str, name: str, emb, max_num: int = 2000) -> float:
+    """om-ai-lab/VL-CheckList data_loader.load_itc_samples (l. 41-57) + evaluate.py itc (l. 97-125), with the
+    model's similarities as the scores."""
+    import yaml
+
+    config = yaml.load((root / "corpus" / "v1" / type_ / f"{name}.yaml").read_text(), Loader=yaml.FullLoader)
+    m = json.loads((root / config["ANNO_PATH"]).read_text())
+    data = []
+    for x in m:
+        path, texts_dict = x
+        path = os.path.join(dataset, config["IMG_ROOT"], path)
+        if os.path.exists(path):
+            data.append({"path": path, "texts_pos": texts_dict["POS"], "texts_neg": texts_dict["NEG"]})
+    data = data[:int(max_num / 2)]
+    num_t = num_f = 0
+    for z in data:
+        im = _img(emb, [z["path"]])[0]
+        pos, neg = emb.texts([z["texts_pos"][0], z["texts_neg"][0]])
+        if im @ pos > im @ neg:
+            num_t += 1
+        else:
+            num_f += 1
+    return num_t / (num_t + num_f)
+
+
+def test_vl_checklist_itc_accuracy_per_corpus(tmp_path, embedder):
+    coco = _coco()
+    root, dataset = tmp_path / "VL-CheckList", tmp_path / "DATASET"
+    (dataset / "vg" / "VG_100K").mkdir(parents=True)
+    for name, _ in coco:
+        (dataset / "vg" / "VG_100K" / name).symlink_to((IMAGES / name).resolve())
+    specs = {("Attribute/color", "vg"): "data/Attribute/vg/color.json",
+             ("Object/Size/large", "vg_obj"): "data/Object/Size/vg_size/vg_obj_large.json",
+             ("Relation", "vg_spatial"): "data/Relation/vg/spatial.json"}
+    for (type_, name), anno in specs.items():
+        (root / "corpus" / "v1" / type_).mkdir(parents=True, exist_ok=True)
+        (root / "corpus" / "v1" / type_ / f"{name}.yaml").write_text(
+            f'ANNO_PATH: "{anno}"\nIMG_ROOT: "vg"\nTYPE: "TUPLE_JSON"')
+        (root / anno).parent.mkdir(parents=True, exist_ok=True)
+        items = [[f"VG_100K/{n}", {"POS": [caps[0]], "NEG": [caps[0].replace("a ", "two ", 1), "x"]}]
+                 for n, caps in coco]
+        items.append(["VG_100K/missing.jpg", {"POS": ["a"], "NEG": ["b"]}])  # left out, as the official loader does
+        (root / anno).write_text(json.dumps(items))
+    summary = eval_suite("vl-checklist", str(root), str(tmp_path / "out"), str(dataset), SPEC, progress=False)
+    details = json.loads((tmp_path / "out" / "details" / "metrics.json").read_text())
+    want = {f"{t}/{n}": official_vl_checklist_itc(root, dataset, t, n, embedder) for (t, n) in specs}
+    assert details["per_subset_acc"] == pytest.approx(want, abs=1e-12)
+    m = summary["metrics"]
+    assert m["n_missing_images"] == 3 and m["Object_acc"] == pytest.approx(want["Object/Size/large/vg_obj"])
+    assert m["acc"] == pytest.approx(np.mean(list(want.values())))
+    assert set(summary_columns("vl-checklist", str(tmp_path / "out"))) == {
+        "vl-checklist", "vl-checklist/Object", "vl-checklist/Attribute", "vl-checklist/Relation"}

@@ -33,6 +33,7 @@ class SelectionData:
     min_subset_items: int = 1
     macro_exclude: tuple[str, ...] = ()
     headline_note: str = ""
+    meta: dict = field(default_factory=dict)  # what the loader wants reported (e.g. items left out)
 
 
 def json_files(files: list[str]) -> list[str]:
