@@ -670,3 +670,64 @@ def test_vl_checklist_itc_accuracy_per_corpus(tmp_path, embedder):
     assert m["acc"] == pytest.approx(np.mean(list(want.values())))
     assert set(summary_columns("vl-checklist", str(tmp_path / "out"))) == {
         "vl-checklist", "vl-checklist/Object", "vl-checklist/Attribute", "vl-checklist/Relation"}
+
+
+# --------------------------------------------------------------------------------------------------- EqBen
+
+def official_eqben(submission_score: np.ndarray, private_idx: list, private_info: list) -> dict:
+    """Wangt-CN/EqBen evaluate_eqben_locally.py (l. 24-80), on a score per annotation row."""
+    recover_idx = np.argsort(private_idx)
+    score_list_recover = submission_score[recover_idx]
+    sample_length = len(submission_score) // 4
+    score_list_dataset = {"c0i0": np.zeros(sample_length), "c0i1": np.zeros(sample_length),
+                          "c1i0": np.zeros(sample_length), "c1i1": np.zeros(sample_length)}
+    spans: dict = {}
+    for idx, (every_score, every_info) in enumerate(zip(score_list_recover, private_info, strict=True)):
+        score_list_dataset[every_info["name"]][every_info["sample_cnt"]] = every_score
+        if every_info["dataset"] not in spans:
+            spans[every_info["dataset"]] = {"start": idx, "end": idx + 1}
+        else:
+            spans[every_info["dataset"]]["end"] += 1
+    scores = {}
+    for dataset, span in spans.items():
+        r = {j: k[span["start"] // 4:span["end"] // 4] for j, k in score_list_dataset.items()}
+        text = np.logical_and(r["c0i0"] > r["c1i0"], r["c1i1"] > r["c0i1"])
+        image = np.logical_and(r["c0i0"] > r["c0i1"], r["c1i1"] > r["c1i0"])
+        scores[dataset] = {"text": text.sum() / len(text), "image": image.sum() / len(image),
+                           "group": np.logical_and(image, text).sum() / len(text)}
+    return scores
+
+
+def test_eqben_group_scores_per_subset_are_the_official(tmp_path, embedder):
+    coco = _coco()
+    pairs, info = [], []
+    n_samples = 8
+    for k in range(n_samples):  # samples 0-4 in one sub-dataset, 5-7 in another, stored in that order
+        dataset = "eqbenkubric_attr" if k < 5 else "eqbensd"
+        (a, ca), (b, cb) = coco[(2 * k) % len(coco)], coco[(2 * k + 1) % len(coco)]
+        for name, (img, cap) in (("c0i0", (a, ca[0])), ("c0i1", (b, ca[0])), ("c1i0", (a, cb[0])),
+                                 ("c1i1", (b, cb[0]))):
+            pairs.append({"image": f"{dataset}/{img}", "caption": cap})
+            info.append({"dataset": dataset, "name": name, "sample_cnt": k})
+    rng = np.random.default_rng(0)
+    shuffle = rng.permutation(len(pairs))  # the public annotation is shuffled; private_random_idx undoes it
+    ann = [pairs[i] for i in shuffle]
+    root = tmp_path / "eqben"
+    (root / "src_file").mkdir(parents=True)
+    (root / "ann_json_finegrained_random.json").write_text(json.dumps(ann))
+    (root / "src_file" / "private_random_idx.json").write_text(json.dumps([int(i) for i in shuffle]))
+    (root / "src_file" / "private_info.json").write_text(json.dumps(info))
+    images = tmp_path / "images"
+    for d in ("eqbenkubric_attr", "eqbensd"):
+        (images / d).mkdir(parents=True)
+        for name, _ in coco:
+            (images / d / name).symlink_to((IMAGES / name).resolve())
+    summary = eval_suite("eqben", str(root / "ann_json_finegrained_random.json"), str(tmp_path / "out"),
+                         str(images), SPEC, progress=False)
+    im = _img(embedder, [images / r["image"] for r in ann])
+    tx = embedder.texts([r["caption"] for r in ann])
+    want = official_eqben(np.einsum("nd,nd->n", im, tx), [int(i) for i in shuffle], info)
+    for d, v in want.items():
+        for k in ("text", "image", "group"):
+            assert summary["metrics"][f"{d}/{k}_score"] == pytest.approx(v[k], abs=1e-12)
+    assert summary["metrics"]["acc"] == pytest.approx(np.mean([v["group"] for v in want.values()]))
