@@ -731,3 +731,69 @@ def test_eqben_group_scores_per_subset_are_the_official(tmp_path, embedder):
         for k in ("text", "image", "group"):
             assert summary["metrics"][f"{d}/{k}_score"] == pytest.approx(v[k], abs=1e-12)
     assert summary["metrics"]["acc"] == pytest.approx(np.mean([v["group"] for v in want.values()]))
+
+
+# ---------------------------------------------------------------------------------------------- SVO-Probes
+
+def official_svo_accuracy(rows: list[dict]) -> tuple[float, float, float]:
+    """google-deepmind/svo_probes probing_image_text_models.ipynb `accuracy(frame)`: drop_duplicates on
+    (sentence, neg_image_id, neg_scores) and (sentence, pos_image_id, pos_scores); macro of pos and neg."""
+    neg, pos = [], []
+    for r in rows:
+        if (r["sentence"], r["neg_image_id"], r["neg_scores"]) not in [(x["sentence"], x["neg_image_id"],
+                                                                       x["neg_scores"]) for x in neg]:
+            neg.append(r)
+        if (r["sentence"], r["pos_image_id"], r["pos_scores"]) not in [(x["sentence"], x["pos_image_id"],
+                                                                       x["pos_scores"]) for x in pos]:
+            pos.append(r)
+    neg_acc = np.mean([x["neg_scores"] == 0 for x in neg])
+    pos_acc = np.mean([x["pos_scores"] == 1 for x in pos])
+    return (neg_acc + pos_acc) / 2, pos_acc, neg_acc
+
+
+def test_svo_probes_pairwise_and_the_notebooks_metrics(tmp_path, embedder):
+    import csv
+
+    coco = _coco()
+    images = tmp_path / "svo_images"
+    images.mkdir()
+    ids = []
+    for k, (name, _) in enumerate(coco):
+        (images / f"{1000 + k}.jpg").symlink_to((IMAGES / name).resolve())
+        ids.append(1000 + k)
+    rows = []
+    for k, (_, caps) in enumerate(coco):
+        flags = [(True, False, False), (False, True, False), (False, False, True), (True, True, False)][k % 4]
+        for j in (1, 2):  # two negatives per sentence: the positive (sentence, image) pair repeats
+            rows.append({"sentence": caps[0], "pos_triplet": "a,b,c", "neg_triplet": "a,d,c",
+                         "subj_neg": flags[0], "verb_neg": flags[1], "obj_neg": flags[2],
+                         "pos_url": "http://x/p.jpg", "neg_url": "http://x/n.jpg", "pos_image_id": ids[k],
+                         "neg_image_id": ids[(k + j) % len(ids)]})
+    path = tmp_path / "svo" / "svo_probes.csv"
+    path.parent.mkdir()
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    im = {i: _img(embedder, [images / f"{i}.jpg"])[0] for i in ids}
+
+    def score(sentence, image_id):
+        return float(embedder.texts([sentence])[0] @ im[image_id])
+
+    scored = [{**r, "pos_s": score(r["sentence"], r["pos_image_id"]), "neg_s": score(r["sentence"], r["neg_image_id"])}
+              for r in rows]
+    threshold = float(np.median([r["pos_s"] for r in scored] + [r["neg_s"] for r in scored]))  # both outcomes occur
+    summary = eval_suite("svo-probes", str(path), str(tmp_path / "out"), str(images),
+                         SPEC, options={"threshold": threshold}, progress=False)
+    for r in scored:
+        r["pos_scores"], r["neg_scores"] = int(r["pos_s"] >= threshold), int(r["neg_s"] >= threshold)
+    frames = {"subj": [r for r in scored if r["subj_neg"] and not r["obj_neg"] and not r["verb_neg"]],
+              "verb": [r for r in scored if r["verb_neg"] and not r["obj_neg"] and not r["subj_neg"]],
+              "obj": [r for r in scored if r["obj_neg"] and not r["verb_neg"] and not r["subj_neg"]]}
+    frames["all"] = frames["subj"] + frames["verb"] + frames["obj"]
+    m = summary["metrics"]
+    for g, fr in frames.items():
+        acc, pos_acc, neg_acc = official_svo_accuracy(fr)
+        assert m[f"{g}/official_acc"] == pytest.approx(acc) and m[f"{g}/official_pos_acc"] == pytest.approx(pos_acc)
+        assert m[f"{g}/pairwise_acc"] == pytest.approx(np.mean([r["pos_s"] > r["neg_s"] for r in fr]))
+    assert m["acc"] == pytest.approx(m["all/pairwise_acc"])
