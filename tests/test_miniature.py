@@ -153,6 +153,22 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     assert all(stats.count(a, b) == 0 for a, b in never)
     report = (out / "report.md").read_text()
     assert "| pmi | pairs |" in report and "control" in report
+    # gates: accuracy on the model's own training world = per-pair accuracy weighted by that world's joint
+    from clipcomp.pipelines.miniature.gates import quickstart_gates
+
+    gates = {g.domain: g for g in quickstart_gates(summary, str(out), 0.9)}
+    pmi_items = pq.read_table(out / "results" / "pmi-pairs" / "items.parquet").to_pylist()
+    num = sum(j[C.index(r["class"]), P.index(r["partner"])] * r["correct"] for r in pmi_items)
+    den = sum(j[C.index(r["class"]), P.index(r["partner"])] for r in pmi_items)
+    assert gates["pmi (pairs)"].value == pytest.approx(num / den)
+    control_items = pq.read_table(out / "results" / "control-pairs" / "items.parquet").to_pylist()
+    assert gates["control (pairs)"].value == pytest.approx(np.mean([r["correct"] for r in control_items]))
+    from collections import Counter
+
+    share = Counter(r["pred"] for r in pmi_items).most_common(1)[0][1] / len(pmi_items)
+    assert gates["pmi, pairs"].value == pytest.approx(share) and gates["pmi, pairs"].passed == (share < 0.5)
+    with pytest.raises(ClipcompError, match="must be in \\[0, 1\\]"):
+        quickstart_gates(summary, str(out), 1.5)
     # a second run reuses every stage: no model is retrained
     mtimes = {p: os.path.getmtime(p) for p in out.glob("*/**/final.pt")}
     code, _, err = run_cli(args, capsys)
