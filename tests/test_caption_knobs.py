@@ -72,6 +72,18 @@ def test_stats_knobs_on_coco_captions_with_instances_and_bad_inputs(tmp_path, ca
 
     t = pq.read_table(tmp_path / "k" / "captions.parquet")
     assert t.num_rows == n and {"caption", "completeness", "largest_named", "left_to_right"} <= set(t.column_names)
+    # two worker processes (rows measured in the workers, chunks kept in order): the same table
+    import clipcomp.analysis.caption_knobs as ck
+
+    chunk, ck.CHUNK = ck.CHUNK, 7  # several chunks from the small sample
+    try:
+        code, _, err = run_cli(["stats", "knobs", str(SAMPLE / "captions_val2017.json"), "--instances",
+                                str(SAMPLE / "instances_val2017.json"), "-o", str(tmp_path / "k2"), "-q",
+                                "--workers", "2"], capsys)
+    finally:
+        ck.CHUNK = chunk
+    assert code == 0, err
+    assert pq.read_table(tmp_path / "k2" / "captions.parquet").equals(t)
     # a text corpus asked for completeness, an instances file without objects: one line, exit 2
     (tmp_path / "caps.txt").write_text("a dog on a bench\n")
     code, _, err = run_cli(["stats", "knobs", str(tmp_path / "caps.txt"), "--instances",

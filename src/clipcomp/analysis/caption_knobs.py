@@ -10,7 +10,7 @@
 - word order — for captions naming ≥ 2 categories that each have one instance: are they mentioned left to right.
 
 `measure_knobs(inputs, out, …)` streams captions through the statistics engine's readers (any text corpus) or a
-COCO captions JSON with its instances file, parses them with spaCy (`nlp.pipe`, `n_process` = workers), and
+COCO captions JSON with its instances file, parses and measures them with spaCy in `workers` processes, and
 writes OUT/captions.parquet (one row per caption), OUT/knobs.json and OUT/knobs.md (corpus means with 95%
 intervals). `knobs_of_docs` is the per-caption step, shared with the synthetic captions it is compared with.
 """
@@ -75,8 +75,7 @@ class CategoryMatcher:
                     ss = None
                 if ss is not None:
                     self.synsets[ss.name()] = c
-            self.wn = wn
-        self._cache: dict[str, str | None] = {}
+        self._cache: dict[str, str | None] = {}  # the reader itself is not kept: a matcher travels to workers
 
     def match(self, lemma: str, compound: str | None = None) -> str | None:
         for key in (compound, lemma):
@@ -86,8 +85,10 @@ class CategoryMatcher:
             return None
         key = lemma.lower()
         if key not in self._cache:
+            from clipcomp.negatives.wordnet import reader
+
             found = None
-            for s in self.wn.synsets(key, "n")[:2]:  # the common senses only: "glass" the vessel, not the material
+            for s in reader().synsets(key, "n")[:2]:  # the common senses only: "glass" the vessel, not the material
                 closure = {s.name()} | {h.name() for h in s.closure(lambda x: x.hypernyms() + x.instance_hypernyms())}
                 hit = [self.synsets[n] for n in closure if n in self.synsets]
                 if hit:
@@ -214,16 +215,60 @@ def _corpus_texts(inputs: list[str], text_column: str | None) -> Iterator[str]:
             yield from (t if t is not None else "" for t in arr.to_pylist())
 
 
+CHUNK = 4000  # captions per worker task: large enough to amortize the hand-off, small enough to stream
+
+
+def _rows_of_chunk(chunk: list[tuple[str, ImageObjects | None]], matcher: CategoryMatcher | None,
+                   batch_size: int) -> list[dict]:
+    """One worker task: parse a chunk and measure it there, so only small rows travel back (not spaCy Docs)."""
+    from clipcomp.nlp import nlp
+
+    return [{"caption": doc.text, **caption_knobs(doc, objs, matcher)}
+            for doc, objs in nlp().pipe(chunk, as_tuples=True, batch_size=batch_size)]
+
+
+def _chunks(pairs: Iterable, size: int) -> Iterator[list]:
+    buf: list = []
+    for p in pairs:
+        buf.append(p)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
 def knobs_of_docs(texts: Iterable[str], objects: Iterable[ImageObjects | None] | None = None,
                   matcher: CategoryMatcher | None = None, workers: int = 1,
                   batch_size: int = 1000) -> Iterator[dict]:
-    """Per-caption knob rows (with the caption) for a stream of captions, in order; spaCy parses them in
-    `workers` processes, each caption travelling with its image's objects."""
-    from clipcomp.nlp import nlp
-
+    """Per-caption knob rows (with the caption) for a stream of captions, in order. With `workers` > 1, chunks of
+    CHUNK captions are parsed and measured in worker processes (at most 2 × workers chunks in flight)."""
     pairs = zip(texts, objects, strict=True) if objects is not None else ((t, None) for t in texts)
-    for doc, objs in nlp().pipe(pairs, as_tuples=True, batch_size=batch_size, n_process=max(1, workers)):
-        yield {"caption": doc.text, **caption_knobs(doc, objs, matcher)}
+    if workers <= 1:
+        for chunk in _chunks(pairs, CHUNK):
+            yield from _rows_of_chunk(chunk, matcher, batch_size)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clipcomp.cooccur.engine import _mp_context
+    from clipcomp.procs import die_with_parent, terminate_pool
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+    pending: deque = deque()
+    try:
+        for chunk in _chunks(pairs, CHUNK):
+            pending.append(pool.submit(_rows_of_chunk, chunk, matcher, batch_size))
+            if len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    except BaseException:
+        terminate_pool(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def measure_knobs(inputs: list[str] | str, out: str, instances: str | None = None, text_column: str | None = None,

@@ -74,5 +74,12 @@ def quickstart_cmd(
                   "n/a" if r["r_pairs"] is None else f"{r['r_pairs']:.3f}", f"{r['gap'] * 100:.1f} pts",
                   "n/a" if r["unseen"] is None else f"{r['unseen']:.3f}")
     console.print(t)
+    from clipcomp.pipelines.miniature.gates import quickstart_gates
+
+    failed = [g for g in quickstart_gates(summary, out, 0.9, 0.5) if not g.passed]
+    if failed:
+        console.print(f"gates: {len(failed)} failed (e.g. {failed[0].name}, {failed[0].domain} = "
+                      f"{failed[0].value:.3f} < 0.9) — the models have not learned the base task at the project's "
+                      "standard; the table shows the pipeline, not evidence (gate table in the report)")
     console.print(f"report: {os.path.join(out, 'report.md')}  plot: {os.path.join(out, 'pmi_curve.png')}  "
                   f"({summary['seconds'] / 60:.1f} min)")

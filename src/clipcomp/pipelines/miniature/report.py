@@ -102,7 +102,7 @@ def markdown(cfg, summary: dict) -> str:
              f"{c['batch_size']}, "
              f"seed {c['seed']}. Test: {c['per_pair']} scenes per (class, partner) pair per benchmark; zero-shot "
              "classification of the class shape among the classes. PMI is looked up in the ConceptStats built "
-             "from the PMI world's captions.", "",
+             "from the PMI world's captions.", "", *gates_section(cfg, summary),
              "| model | benchmark | accuracy | r (item, 95% CI) | r over pairs | top−bottom 5% gap (95% CI) | "
              "never-together pairs |", "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -128,6 +128,25 @@ def markdown(cfg, summary: dict) -> str:
                   "same seed and settings give these numbers exactly only with the same count on the same kind of "
                   "CPU.", ""]
     return "\n".join(lines)
+
+
+def gates_section(cfg, summary: dict) -> list[str]:
+    """The gate table (pipelines.miniature.gates, the project's standard 0.9 / 0.5) and, when a gate fails, a line
+    saying the table below is not a result at that standard (the quickstart is the demo; experiments stop)."""
+    from clipcomp.analysis.gates import gate_table
+    from clipcomp.pipelines.miniature.gates import quickstart_gates
+
+    gates = quickstart_gates(summary, cfg.out, 0.9, 0.5)
+    failed = [g for g in gates if not g.passed]
+    lines = ["## Gates: did each model learn its base task?", "",
+             "Accuracy on the model's own training world (≥ 0.9) and no collapse (top prediction < 0.5).", "",
+             gate_table(gates)]
+    if failed:
+        lines += [f"**{len(failed)} of {len(gates)} gates failed** (e.g. {failed[0].name}, {failed[0].domain}: "
+                  f"{failed[0].value:.3f}): the models have not learned the base task at that standard, so the "
+                  "table below shows the pipeline at work, not evidence (more `--steps`: docs/results/"
+                  "pmi_miniature.md).", ""]
+    return lines + ["## Accuracy vs PMI", ""]
 
 
 def write_report(cfg, summary: dict) -> dict[str, str]:
