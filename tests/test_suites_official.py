@@ -797,3 +797,39 @@ def test_svo_probes_pairwise_and_the_notebooks_metrics(tmp_path, embedder):
         assert m[f"{g}/official_acc"] == pytest.approx(acc) and m[f"{g}/official_pos_acc"] == pytest.approx(pos_acc)
         assert m[f"{g}/pairwise_acc"] == pytest.approx(np.mean([r["pos_s"] > r["neg_s"] for r in fr]))
     assert m["acc"] == pytest.approx(m["all/pairwise_acc"])
+
+
+def test_new_suites_inside_one_eval_suites_table(tmp_path, capsys):
+    """The new suites run inside `eval suites` too: one row per model, their columns in the table."""
+    from conftest import run_cli
+
+    coco = _coco()
+    cola = tmp_path / "cola.json"
+    cola.write_text(json.dumps([[a, ca[0], b, cb[0]] for (a, ca), (b, cb) in zip(coco[::2], coco[1::2], strict=True)]))
+    root = tmp_path / "colorswap"
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for k in range(4):
+        (a, ca), (b, cb) = coco[2 * k], coco[2 * k + 1]
+        (root / "images" / f"img_{k}_1.png").symlink_to((IMAGES / a).resolve())
+        (root / "images" / f"img_{k}_2.png").symlink_to((IMAGES / b).resolve())
+        rows.append({"id": k, "caption_1": ca[0], "caption_2": cb[0], "image_1": f"images/img_{k}_1.png",
+                     "image_2": f"images/img_{k}_2.png", "image_source": "midjourney"})
+    (root / "test.json").write_text(json.dumps(rows))
+    cfg = tmp_path / "suites.yaml"
+    cfg.write_text(f"""
+models:
+  - {{name: micro-a, model: clipcomp-micro, seed: 0}}
+  - {{name: micro-b, model: clipcomp-micro, seed: 1}}
+suites:
+  - {{suite: cola, path: {cola}, images: {IMAGES}}}
+  - {{suite: colorswap, path: {root}}}
+settings: {{batch_size: 16, device: cpu}}
+""")
+    code, _, err = run_cli(["eval", "suites", str(cfg), "-o", str(tmp_path / "out"), "-q"], capsys)
+    assert code == 0, err
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(tmp_path / "out" / "table.csv")
+    assert table.column("model").to_pylist() == ["micro-a", "micro-b"]
+    assert {"cola", "colorswap/text", "colorswap/image", "colorswap/group"} <= set(table.column_names)
