@@ -833,3 +833,23 @@ settings: {{batch_size: 16, device: cpu}}
     table = pacsv.read_csv(tmp_path / "out" / "table.csv")
     assert table.column("model").to_pylist() == ["micro-a", "micro-b"]
     assert {"cola", "colorswap/text", "colorswap/image", "colorswap/group"} <= set(table.column_names)
+
+
+def test_eval_suite_takes_suite_options_on_the_command_line(tmp_path, capsys):
+    from conftest import run_cli
+
+    coco = _coco()
+    obj = {f"v{k}": {"image_file": name, "caption": caps[0], "foil": caps[1], "mturk": {"caption": k % 3}}
+           for k, (name, caps) in enumerate(coco)}
+    (tmp_path / "existence.json").write_text(json.dumps(obj))
+    args = ["eval", "suite", "valse", str(tmp_path / "existence.json"), "--images", str(IMAGES), "--model",
+            "clipcomp-micro", "-q"]
+    code, _, err = run_cli([*args, "-o", str(tmp_path / "valid")], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "-o", str(tmp_path / "all"), "--option", "valid_only=false"], capsys)
+    assert code == 0, err
+    n_valid = json.loads((tmp_path / "valid" / "summary.json").read_text())["n_items"]
+    n_all = json.loads((tmp_path / "all" / "summary.json").read_text())["n_items"]
+    assert n_valid == sum(k % 3 >= 2 for k in range(len(coco))) and n_all == len(coco)
+    code, _, err = run_cli([*args, "-o", str(tmp_path / "x"), "--option", "nonsense"], capsys)
+    assert code == 2 and "expected KEY=VALUE" in err

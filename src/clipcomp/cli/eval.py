@@ -118,13 +118,26 @@ def eval_suite_cmd(
     precision: PrecisionOpt = "auto", batch_size: BatchOpt = 64, loader_workers: LoaderOpt = None,
     cache_dir: CacheOpt = "default", skip_bad: SkipOpt = False, seed: SeedOpt = 0, force: ForceOpt = False,
     quiet: QuietOpt = False,
+    option: Annotated[list[str] | None, typer.Option("--option", help="A suite option KEY=VALUE (repeatable), as "
+                                                     "in a suites config: threshold=0.25 (svo-probes), max_num=0 "
+                                                     "(vl-checklist), valid_only=false (valse), ...")] = None,
 ) -> None:
     """One registered suite or task for one model. → tasks.run.run_suite"""
     from clipcomp.tasks.run import run_suite
 
+    opts = {"seed": seed, "skip_bad": skip_bad}
+    for o in option or []:
+        import yaml
+
+        from clipcomp.errors import ClipcompError
+
+        key, sep, value = o.partition("=")
+        if not sep or not key.strip():
+            raise ClipcompError(f"--option {o!r}: expected KEY=VALUE")
+
+        opts[key.strip()] = yaml.safe_load(value)  # numbers, true/false, lists as in a config file
     spec = _spec(model, pretrained, device, precision, batch_size, loader_workers, cache_dir, seed)
-    _print_summary(run_suite(suite, path, out, images, spec, {"seed": seed, "skip_bad": skip_bad}, force,
-                             not quiet), out)
+    _print_summary(run_suite(suite, path, out, images, spec, opts, force, not quiet), out)
 
 
 @eval_app.command("suites")
