@@ -33,6 +33,24 @@ def mean_ci(values):
     return mc(vals) if vals else (float("nan"), float("nan"))
 
 
+def paired(rows: list[dict], seeds: list[int]) -> list[str]:
+    """PMI-world model minus control, paired by seed (each seed shares the test items and the design), with a 95%
+    t-interval and a p-value over seeds — the independent units."""
+    from clipcomp.pipelines.lab import paired_difference
+
+    by = {(r["seed"], r["model"], r["benchmark"]): r for r in rows}
+    out = ["## PMI-world model − control, paired by seed", "",
+           "| benchmark | r (item) | r over pairs | top−bottom 5% gap | never-together acc. |", "|---|---|---|---|---|"]
+    for bench in ("pairs", "paste"):
+        if not all((s, m, bench) in by for s in seeds for m in ("pmi", "control")):
+            continue
+        cells = [paired_difference([by[(s, "control", bench)][k] for s in seeds],
+                                   [by[(s, "pmi", bench)][k] for s in seeds])
+                 for k in ("r", "r_pairs", "gap", "unseen")]
+        out.append(f"| {bench} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -40,6 +58,8 @@ def main() -> None:
     ap.add_argument("--report", default=str(ROOT / "docs" / "results" / "pmi_miniature.md"))
     ap.add_argument("--note", default="", help="A sentence added under the command line (e.g. first-pass times).")
     ap.add_argument("--steps", type=int, default=1000, help="training steps per model (quickstart's default 1000)")
+    ap.add_argument("--run-dir", default=None, help="each seed's quickstart folder, with {seed} (default: "
+                    "OUT/seed-{seed}); e.g. runs/qs5000-s{seed} to reuse `clipcomp quickstart -o runs/qs5000-s0 ...`")
     ap.add_argument("--min-accuracy", type=float, default=0.9,
                     help="gate: accuracy on the model's own training world (the project's standard 0.9)")
     ap.add_argument("--max-collapse", type=float, default=0.5, help="gate: top-prediction share per benchmark")
@@ -56,7 +76,7 @@ def main() -> None:
     print("Predicted by the paper (stated before any result): " + PREDICTED, flush=True)
     rows, minutes, gates = [], {}, []
     for seed in args.seeds:
-        out = os.path.join(args.out, f"seed-{seed}")
+        out = (args.run_dir or os.path.join(args.out, "seed-{seed}")).format(seed=seed)
         t0 = time.perf_counter()
         summary = run(QuickstartConfig(out=out, seed=seed, steps=args.steps), progress=False)
         minutes[seed] = summary["seconds"] / 60
@@ -69,7 +89,9 @@ def main() -> None:
     print("## Gates: did each model learn its base task?\n\n" + gates_md, flush=True)
     report = Path(args.report)
     failed = [g for g in gates if not g.passed]
-    command = (f"`python experiments/pmi_miniature.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps}`"
+    run_dir = f" --run-dir '{args.run_dir}'" if args.run_dir else ""
+    command = (f"`python experiments/pmi_miniature.py --seeds {' '.join(map(str, args.seeds))} --steps {args.steps}"
+               f"{run_dir}`"
                f" (`clipcomp quickstart --seed S --steps {args.steps}` per seed) on the project's CPU machine "
                f"({os.cpu_count()} cores, Python {platform.python_version()})")
     head = ["# PMI in miniature: accuracy follows co-occurrence, causally", "", f"Command: {command}.", "",
@@ -88,7 +110,7 @@ def main() -> None:
         raise SystemExit(f"error: {line}")
     cfg = summary["config"]
     report.parent.mkdir(parents=True, exist_ok=True)
-    first = os.path.join(args.out, f"seed-{args.seeds[0]}")
+    first = (args.run_dir or os.path.join(args.out, "seed-{seed}")).format(seed=args.seeds[0])
     shutil.copy(os.path.join(first, "pmi_curve.png"), report.parent / "pmi_miniature.png")
     shutil.copy(os.path.join(first, "pmi_pairs.png"), report.parent / "pmi_miniature_pairs.png")
     lines = head + ["## Results", "", "Minutes per seed (three models each; stages found on disk are reused, so a "
@@ -130,9 +152,11 @@ def main() -> None:
             agg[(k, name)] = m
             cells.append(f"{_f(m)} ± {_f(h)}" if math.isfinite(h) else _f(m))  # one seed: no interval
         lines.append(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " |")
+    lines += ["", *paired(rows, args.seeds)]
     lines += [f"![accuracy vs PMI, seed {args.seeds[0]}](pmi_miniature.png)", "",
               f"![per-pair accuracy, seed {args.seeds[0]}](pmi_miniature_pairs.png)", ""]
     write_report_keeping_reading(str(report), "\n".join(lines) + "\n")
+    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "rows.json"), "w", encoding="utf-8") as f:
         json.dump(rows, f, indent=2, default=float)
     print(report.read_text())
