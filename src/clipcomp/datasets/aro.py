@@ -11,34 +11,19 @@ ARO's code's, cited where it is implemented.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
-from clipcomp.datasets.common import resolve
+from clipcomp.datasets.common import crop_box, resolve
 from clipcomp.datasets.selection import SelectionData
 from clipcomp.errors import ClipcompError
 from clipcomp.io import read_json
 
 
 def _crop(path: str, box: tuple[float, float, float, float], crop_dir: str) -> str:
-    """The box of an image as a PNG in crop_dir (content-addressed: made once)."""
-    from PIL import Image
-
-    key = hashlib.sha1(f"{os.path.abspath(path)}|{box}|pil-crop".encode()).hexdigest()[:20]
-    out = os.path.join(crop_dir, f"{key}.png")
-    if not os.path.exists(out):
-        os.makedirs(crop_dir, exist_ok=True)
-        from clipcomp.io import atomic_output
-
-        try:
-            with Image.open(path) as im, atomic_output(out) as tmp:
-                x, y, w, h = box  # ARO: image.crop((x, y, x + w, y + h)) on the RGB image, PIL's own rounding
-                im.convert("RGB").crop((x, y, x + w, y + h)).save(tmp, format="PNG")
-        except (OSError, ValueError) as exc:
-            raise ClipcompError(f"{path}: unreadable image for an ARO crop ({exc})") from None
-    return out
+    """ARO: image.crop((x, y, x + w, y + h)) on the RGB image, PIL's own rounding (aro_datasets.py l. 55-57)."""
+    return crop_box(path, box, crop_dir, "ARO")
 
 
 # ARO's notebook "Replicate ARO! VG-Relation, VG-Attribution.ipynb" (cell 5) drops these relations from the

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import glob
-import hashlib
 import os
 
+from clipcomp.datasets.common import crop_box
 from clipcomp.datasets.selection import SelectionData
 from clipcomp.errors import ClipcompError
 
@@ -29,20 +29,7 @@ def _image(image_id, root: str) -> str:
 
 def _crop(path: str, x: int, y: int, w: int, h: int, crop_dir: str) -> str:
     """torchvision.transforms.functional.crop(img, y, x, h, w) on a PIL image = img.crop((x, y, x + w, y + h))."""
-    from PIL import Image
-
-    from clipcomp.io import atomic_output
-
-    key = hashlib.sha1(f"{os.path.abspath(path)}|{x},{y},{w},{h}".encode()).hexdigest()[:20]
-    out = os.path.join(crop_dir, f"{key}.png")
-    if not os.path.exists(out):
-        os.makedirs(crop_dir, exist_ok=True)
-        try:
-            with Image.open(path) as im, atomic_output(out) as tmp:
-                im.convert("RGB").crop((x, y, x + w, y + h)).save(tmp, format="PNG")
-        except (OSError, ValueError) as exc:
-            raise ClipcompError(f"{path}: unreadable image for a CREPE crop ({exc})") from None
-    return out
+    return crop_box(path, (x, y, w, h), crop_dir, "CREPE")
 
 
 def files_of(path: str) -> list[str]:
